@@ -1,0 +1,31 @@
+"""gradfree: gradient-free optimization and backprop-free training on NumPy and CuPy.
+
+One black-box interface for population methods (``init`` / ``ask`` / ``tell``), one
+driver, scipy's `OptimizeResult`, and arrays that follow ``x0``.
+"""
+
+from ._driver import iterate, run
+from ._minimize import METHODS, minimize, scipy_method
+from ._optimizer import Optimizer
+from ._random import check_rng
+from ._result import Status
+from .es import OpenES
+from ._validate import GradfreeWarning
+from .evaluators import as_evaluator
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "METHODS",
+    "GradfreeWarning",
+    "OpenES",
+    "Optimizer",
+    "Status",
+    "__version__",
+    "as_evaluator",
+    "check_rng",
+    "iterate",
+    "minimize",
+    "run",
+    "scipy_method",
+]

@@ -1,0 +1,225 @@
+"""`minimize`, the method registry, and the `scipy.optimize.minimize` plug-in."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+from scipy.optimize import OptimizeResult
+
+from ._array import to_host
+from ._driver import run
+from ._random import check_rng
+from ._typing import Array, Objective, Strategy
+from ._validate import check_bounds, check_x0
+from .es import OpenES
+
+__all__ = [
+    "DEFAULT_METHOD", "METHODS", "attach_bounds", "minimize", "resolve_method", "scipy_method"
+]
+
+METHODS: dict[str, type] = {
+    "openai-es": OpenES,
+}
+"""Registered methods: lowercase, hyphenated name -> strategy class."""
+
+DEFAULT_METHOD = "openai-es"
+
+
+def resolve_method(method: Any, options: Mapping[str, Any] | None = None) -> Strategy:
+    """Turn a registry key, strategy class or configured instance into a strategy.
+
+    Parameters
+    ----------
+    method : str, strategy class or strategy instance
+    options : dict, optional
+        Hyperparameters for the strategy's config; an unknown name is a `TypeError`
+        that lists the valid ones.
+
+    Raises
+    ------
+    ValueError
+        For an unknown method name.
+    TypeError
+        For an unknown option or a `method` of the wrong type.
+
+    Examples
+    --------
+    >>> resolve_method("openai-es", {"popsize": 10}).popsize
+    10
+    """
+    if options is not None and not isinstance(options, Mapping):
+        raise TypeError(f"`options` must be a dict; got {type(options).__name__}.")
+    options = dict(options or {})
+    if isinstance(method, str):
+        key = method.lower()
+        if key not in METHODS:
+            raise ValueError(f"unknown `method` {method!r}; choose one of {sorted(METHODS)}.")
+        method = METHODS[key]
+    if isinstance(method, type) and method in METHODS.values():
+        method = method()
+    if not all(hasattr(method, a) for a in ("init", "ask", "tell", "with_options")):
+        raise TypeError(
+            "`method` must be a name in gradfree.METHODS, a strategy class or a configured "
+            f"strategy; got {method!r}."
+        )
+    return method.with_options(options)
+
+
+def attach_bounds(strategy: Strategy, bounds: Any, x0: Array) -> Strategy:
+    """Validate `bounds` for `x0` and hand them to a strategy that supports them."""
+    box = check_bounds(bounds, x0)
+    if box is None:
+        return strategy
+    if not type(strategy).supports_bounds:
+        raise ValueError(f"`bounds`: method {type(strategy).__name__} does not support bounds.")
+    return dataclasses.replace(strategy, bounds=box)  # type: ignore[type-var]
+
+
+def minimize(
+    fun: Objective, x0: Any, method: Any = DEFAULT_METHOD, *, args: tuple[Any, ...] = (),
+    bounds: Any = None, rng: Any = None, workers: Any = 1, maxiter: int | None = None,
+    maxfev: int | None = None, tol: float | None = None,
+    callback: Callable[[OptimizeResult], Any] | None = None,
+    options: Mapping[str, Any] | None = None, progress: bool = False,
+    on_error: str = "raise", history: int = 1000,
+) -> OptimizeResult:
+    """Minimize a black-box function with a population method.
+
+    Parameters
+    ----------
+    fun : callable
+        ``fun(x, *args) -> float`` with ``x`` of shape ``(d,)``; with
+        ``workers='vectorized'``, ``fun(X) -> (n,)`` for a batch ``X`` of shape
+        ``(n, d)``. Methods with ``vector_values`` take a model ``fun(x) -> (m,)``.
+    x0 : array of shape (d,)
+        Starting point. Its namespace (NumPy, CuPy, any array-API library), device and
+        floating dtype are kept by the whole run; integers become float64.
+    method : str or strategy, default='openai-es'
+        A key of `gradfree.METHODS` or a configured strategy such as
+        ``OpenES(popsize=100)``.
+    args : tuple, default=()
+        Extra arguments passed to `fun`.
+    bounds : scipy.optimize.Bounds or sequence of (low, high), optional
+        Box constraints, for methods that support them (``supports_bounds``).
+    rng : None, int, SeedSequence or numpy.random.Generator, optional
+        Source of all randomness; the same seed gives the same run.
+    workers : int, 'vectorized', Executor, dask Client or map-like, default=1
+        How a generation is evaluated; see `gradfree.evaluators.as_evaluator`.
+    maxiter, maxfev : int, optional
+        Budgets in generations and evaluations; ``nfev`` never exceeds `maxfev`.
+        Without both, ``maxiter = 100 + 150 (d + 3)**2 / sqrt(popsize)``.
+    tol : float, optional
+        Stop when recent function values span less than `tol` (pycma's ``tolfun``).
+    callback : callable, optional
+        ``callback(intermediate_result)`` after every generation; raise
+        `StopIteration` to stop (``Status.CALLBACK``).
+    options : dict, optional
+        Hyperparameters of the method; an unknown one raises `TypeError`.
+    progress : bool, default=False
+        Show a tqdm progress bar.
+    on_error : {'raise', 'nan'}, default='raise'
+        What an exception in `fun` does: propagate (carrying the result so far as
+        ``exc.gradfree_result``) or count as NaN, the worst value.
+    history : int, default=1000
+        Number of generations kept in ``result.history``.
+
+    Returns
+    -------
+    scipy.optimize.OptimizeResult
+        ``x`` (best point, namespace of `x0`), ``fun`` (float), ``nit``, ``nfev``,
+        ``success``, ``status`` (a `gradfree.Status`), ``message``, ``population``,
+        ``population_values``, ``state`` (the final strategy state) and ``history``
+        (dict of arrays: nit, nfev, fun, gen_min, gen_max).
+
+    Raises
+    ------
+    ValueError, TypeError
+        For bad arguments, naming the argument.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gradfree import minimize
+    >>> from gradfree.testing import sphere
+    >>> res = minimize(sphere, np.full(5, 2.0), method="openai-es", rng=0,
+    ...                workers="vectorized", maxiter=400,
+    ...                options={"popsize": 20, "learning_rate": 0.1})
+    >>> res.fun < 1e-2, res.nfev, res.message
+    (True, 8000, 'Maximum number of iterations (`maxiter`) reached.')
+    """
+    x0 = check_x0(x0)
+    strategy = attach_bounds(resolve_method(method, options), bounds, x0)
+    rng = check_rng(rng)
+    return run(strategy, fun, x0, args=args, rng=rng, workers=workers, maxiter=maxiter,
+               maxfev=maxfev, tol=tol, callback=callback, progress=progress,
+               on_error=on_error, history=history)
+
+
+def _scipy_callback(callback: Callable[..., Any] | None) -> Callable[[OptimizeResult], Any] | None:
+    """Adapt scipy's two callback conventions: ``cb(intermediate_result)`` or ``cb(xk)``."""
+    if callback is None:
+        return None
+    try:
+        params = set(inspect.signature(callback).parameters)
+    except (TypeError, ValueError):
+        params = set()
+    if params == {"intermediate_result"}:
+        return lambda res: callback(intermediate_result=res)
+    return lambda res: callback(np.array(to_host(res.x), copy=True))
+
+
+def scipy_method(method: Any = DEFAULT_METHOD, **options: Any) -> Callable[..., OptimizeResult]:
+    """A callable for ``scipy.optimize.minimize(fun, x0, method=...)``.
+
+    Parameters
+    ----------
+    method : str or strategy, default='openai-es'
+        As in `gradfree.minimize`.
+    **options
+        Defaults for this method: its hyperparameters and the `minimize` keywords
+        ``rng``, ``workers``, ``maxiter``, ``maxfev``, ``progress``, ``on_error``,
+        ``history``. ``options=`` given to scipy override them. scipy's ``tol``
+        becomes gradfree's ``tol``.
+
+    Returns
+    -------
+    callable
+        Accepts what scipy passes to a custom method. ``jac``, ``hess``, ``hessp`` and
+        ``constraints`` are rejected (these methods use none of them).
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.optimize
+    >>> from gradfree import scipy_method
+    >>> res = scipy.optimize.minimize(lambda x: float(x @ x), np.ones(3),
+    ...     method=scipy_method("openai-es", rng=0, learning_rate=0.05),
+    ...     options={"maxiter": 300})
+    >>> res.fun < 1e-2
+    True
+    """
+    resolve_method(method, {k: v for k, v in options.items() if k not in _RUN_KEYS})
+
+    def _method(fun: Objective, x0: Any, args: tuple[Any, ...] = (), *, jac: Any = None,
+                hess: Any = None, hessp: Any = None, bounds: Any = None,
+                constraints: Any = (), callback: Any = None, **kwargs: Any) -> OptimizeResult:
+        for name, value in (("jac", jac), ("hess", hess), ("hessp", hessp)):
+            if value is not None and value is not False:
+                raise ValueError(f"`{name}`: gradfree methods use no derivatives.")
+        if constraints:
+            raise ValueError("`constraints` are not supported by this method.")
+        merged = {**options, **kwargs}
+        run_kw = {k: merged.pop(k) for k in list(merged) if k in _RUN_KEYS}
+        return minimize(fun, x0, method, args=args, bounds=bounds,
+                        callback=_scipy_callback(callback), options=merged, **run_kw)
+
+    _method.__name__ = f"gradfree_{method if isinstance(method, str) else type(method).__name__}"
+    return _method
+
+
+_RUN_KEYS = frozenset(
+    {"rng", "workers", "maxiter", "maxfev", "tol", "progress", "on_error", "history"}
+)

@@ -1,0 +1,99 @@
+"""A thin stateful ask/tell wrapper over the functional core, for people who own the loop."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from array_api_compat import is_array_api_obj
+from scipy.optimize import OptimizeResult
+
+from ._array import asarray_like
+from ._driver import Run
+from ._minimize import DEFAULT_METHOD, attach_bounds, resolve_method
+from ._random import check_rng
+from ._typing import Array
+from ._validate import check_x0
+
+__all__ = ["Optimizer"]
+
+
+class Optimizer:
+    """Stateful ask/tell interface in pycma's style.
+
+    Parameters
+    ----------
+    method : str or strategy, default='openai-es'
+        As in `gradfree.minimize`.
+    x0 : array of shape (d,)
+        Starting point; its namespace, device and dtype are kept.
+    rng, bounds, maxiter, maxfev, tol, history
+        As in `gradfree.minimize`; they drive `stop`.
+    **options
+        Hyperparameters of the method.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gradfree import Optimizer
+    >>> opt = Optimizer("openai-es", np.ones(3), rng=0, maxiter=200, learning_rate=0.05)
+    >>> while not opt.stop():
+    ...     X = opt.ask()
+    ...     opt.tell(X, [float(x @ x) for x in X])
+    >>> res = opt.result()
+    >>> res.nit, res.fun < 1e-2
+    (200, True)
+    """
+
+    def __init__(self, method: Any = DEFAULT_METHOD, x0: Any = None, *, rng: Any = None,
+                 bounds: Any = None, maxiter: int | None = None, maxfev: int | None = None,
+                 tol: float | None = None, history: int = 1000, **options: Any) -> None:
+        if x0 is None:
+            raise TypeError("`x0` is required.")
+        x0 = check_x0(x0)
+        strategy = attach_bounds(resolve_method(method, options), bounds, x0)
+        self._run = Run(strategy, x0, rng=check_rng(rng), maxiter=maxiter, maxfev=maxfev,
+                        tol=tol, history=history)
+        self._pending: Array | None = None
+
+    @property
+    def strategy(self) -> Any:
+        """The configured strategy."""
+        return self._run.strategy
+
+    @property
+    def state(self) -> Any:
+        """The current strategy state."""
+        return self._run.state
+
+    def ask(self) -> Array:
+        """The next population, shape ``(n, d)``, in the namespace of `x0`."""
+        if self._pending is not None:
+            raise RuntimeError("tell() the values of the last ask() before asking again.")
+        self._pending = self._run.ask()
+        return self._pending
+
+    def tell(self, X: Array, values: Any) -> None:
+        """Report the values of the population `X` returned by the last `ask`.
+
+        `values` may be a list or an array; NaN and inf count as the worst.
+        """
+        if self._pending is None:
+            raise RuntimeError("tell() needs a preceding ask().")
+        if getattr(X, "shape", None) != self._pending.shape:
+            raise ValueError(
+                f"`X` must be the population of the last ask(), shape {self._pending.shape}."
+            )
+        if not is_array_api_obj(values):
+            values = np.asarray(values, dtype=np.float64)
+        self._pending = None
+        self._run.tell(X, asarray_like(values, X))
+
+    def stop(self) -> dict[str, str]:
+        """``{}`` while the run goes on, else ``{status name: message}``."""
+        r = self._run
+        return {} if r.status is None else {r.status.name.lower(): r.result(final=True).message}
+
+    def result(self) -> OptimizeResult:
+        """The result so far (final, with status, once `stop` is non-empty)."""
+        return self._run.result(final=self._run.status is not None)

@@ -1,0 +1,57 @@
+"""Type aliases and the protocols every gradfree component speaks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from numpy.random import Generator
+
+Array = Any
+"""Any array-API array (NumPy, CuPy, array-api-strict, ...)."""
+
+Objective = Callable[..., Any]
+"""``fun(x, *args) -> float``, ``fun(X) -> (n,)`` or ``fun(x) -> (m,)``."""
+
+
+@runtime_checkable
+class Evaluator(Protocol):
+    """Maps a population ``(n, d)`` to its values ``(n,)`` or ``(n, m)``, row order kept."""
+
+    def __call__(self, fun: Objective, X: Array) -> Array: ...
+
+
+@runtime_checkable
+class Strategy(Protocol):
+    """A population method: ``init`` / ``ask`` / ``tell`` over a frozen state."""
+
+    supports_bounds: ClassVar[bool]
+    vector_values: ClassVar[bool]
+
+    def init(self, x0: Array, *, rng: Generator) -> Any: ...
+
+    def ask(self, state: Any, *, rng: Generator) -> tuple[Array, Any]: ...
+
+    def tell(self, state: Any, X: Array, values: Array) -> Any: ...
+
+    def stop(self, state: Any) -> str | None: ...
+
+    def loss(self, values: Array) -> Array: ...
+
+
+class UpdateRule(Protocol):
+    """A first-order rule: ``init(params) -> state``, ``step(grad, state) -> (step, state)``."""
+
+    def init(self, params: Array) -> Any: ...
+
+    def step(self, grad: Array, state: Any) -> tuple[Array, Any]: ...
+
+
+class LayeredModel(Protocol):
+    """A network seen layer by layer, for the model-access solvers; no gradients anywhere."""
+
+    n_layers: int
+
+    def init_params(self, *, rng: Generator, like: Array) -> list[Array]: ...
+
+    def forward_layer(self, i: int, W: Array, H: Array) -> Array: ...

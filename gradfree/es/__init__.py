@@ -1,0 +1,5 @@
+"""Evolution strategies."""
+
+from ._openes import OpenES, OpenESState
+
+__all__ = ["OpenES", "OpenESState"]
