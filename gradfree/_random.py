@@ -45,7 +45,7 @@ def check_rng(rng: Any = None) -> np.random.Generator:
 
     Examples
     --------
-    >>> check_rng(0).integers(10) == check_rng(0).integers(10)
+    >>> int(check_rng(0).integers(10)) == int(check_rng(0).integers(10))
     True
     """
     if isinstance(rng, np.random.Generator):

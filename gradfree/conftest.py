@@ -1,0 +1,9 @@
+"""Doctest namespace: examples may use ``np`` without importing it."""
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _doctest_np(doctest_namespace):
+    doctest_namespace["np"] = np

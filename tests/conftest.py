@@ -1,0 +1,30 @@
+"""Fixtures: the array namespaces every method runs on, and a fixed-seed rng."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gradfree._array import gpu_available
+
+_BACKENDS = ["numpy", "array_api_strict", pytest.param("cupy", marks=pytest.mark.gpu)]
+
+
+@pytest.fixture(params=_BACKENDS)
+def xp(request):
+    """The namespace under test: NumPy, array-api-strict (catches NumPy leaks), CuPy."""
+    if request.param == "numpy":
+        return np
+    if request.param == "cupy":
+        if not gpu_available():
+            pytest.skip("no CUDA GPU: CuPy could not allocate")
+        import cupy
+
+        return cupy
+    return pytest.importorskip(request.param)
+
+
+@pytest.fixture
+def rng():
+    """A fixed-seed generator."""
+    return np.random.default_rng(12345)

@@ -1,0 +1,124 @@
+"""The driver: iterate, stop rules, history, progress, failure policy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gradfree import OpenES, Status, iterate, minimize
+from gradfree.testing import sphere
+
+X0 = np.asarray([1.0, -2.0, 0.5])
+
+
+def test_iterate_matches_minimize():
+    strategy = OpenES(popsize=10, learning_rate=0.05)
+    results = list(iterate(strategy, sphere, X0, rng=4, maxiter=6, workers="vectorized"))
+    final = minimize(sphere, X0, method=strategy, rng=4, maxiter=6, workers="vectorized")
+    assert [r.nit for r in results] == [1, 2, 3, 4, 5, 6]
+    assert "status" not in results[0] and results[-1].status == Status.MAXITER
+    np.testing.assert_array_equal(results[-1].x, final.x)
+    assert results[-1].fun == final.fun
+
+
+def test_iterate_can_be_stopped_by_breaking():
+    gen = iterate(OpenES(popsize=4), sphere, X0, rng=0, maxiter=100)
+    for res in gen:
+        if res.nit == 2:
+            break
+    assert res.nit == 2 and res.nfev == 8
+
+
+def test_default_maxiter_is_pycma_like():
+    res = minimize(sphere, np.ones(2), method=OpenES(popsize=16), rng=0,
+                   workers="vectorized")
+    assert res.nit == int(100 + 150 * 25 / 4)
+
+
+def test_tol_stops_on_flat_values():
+    res = minimize(lambda X: np.zeros(X.shape[0]), X0, method=OpenES(popsize=10), rng=0,
+                   workers="vectorized", tol=1e-12, maxiter=1000)
+    window = 10 + int(np.ceil(30 * 3 / 10))
+    assert res.status == Status.CONVERGED and res.success and res.nit == window
+    assert "`tol`" in res.message
+
+
+def test_history_is_bounded_and_consistent():
+    res = minimize(sphere, X0, method=OpenES(popsize=6), rng=0, maxiter=50, history=10)
+    h = res.history
+    assert list(h["nit"]) == list(range(41, 51))
+    assert list(h["nfev"]) == [6 * k for k in range(41, 51)]
+    assert np.all(np.diff(h["fun"]) <= 0) and h["fun"][-1] == res.fun
+    assert np.all(h["gen_min"] <= h["gen_max"])
+    none = minimize(sphere, X0, method=OpenES(popsize=6), rng=0, maxiter=5, history=0)
+    assert len(none.history["fun"]) == 0
+
+
+def test_progress_bar(capsys):
+    pytest.importorskip("tqdm")
+    minimize(sphere, X0, method=OpenES(popsize=4), rng=0, maxiter=3, progress=True)
+    assert "gradfree" in capsys.readouterr().err
+
+
+def test_callback_receives_intermediate_results():
+    got = []
+    minimize(sphere, X0, method=OpenES(popsize=4), rng=0, maxiter=3,
+             callback=lambda r: got.append((r.nit, r.nfev, r.fun, "status" in r)))
+    assert [g[:2] for g in got] == [(1, 4), (2, 8), (3, 12)]
+    assert not any(g[3] for g in got)
+
+
+def test_args_are_passed():
+    def shifted(x, c, scale):
+        return scale * float(np.sum((x - c) ** 2))
+
+    res = minimize(shifted, X0, method=OpenES(popsize=20, learning_rate=0.05),
+                   args=(np.full(3, 2.0), 3.0), rng=0, maxiter=400)
+    np.testing.assert_allclose(res.x, 2.0, atol=0.1)
+
+
+def test_scalar_strategy_rejects_vector_values():
+    with pytest.raises(ValueError, match="scalar objective"):
+        minimize(lambda X: X, X0, method=OpenES(popsize=4), workers="vectorized", rng=0)
+
+
+def test_wrong_length_from_vectorized_fun():
+    with pytest.raises(ValueError, match=r"shape \(4,\)"):
+        minimize(lambda X: np.zeros(3), X0, method=OpenES(popsize=4), workers="vectorized")
+
+
+def test_non_scalar_per_row():
+    with pytest.raises(ValueError, match="scalar or a 1-d vector"):
+        minimize(lambda x: np.zeros((2, 2)), X0, method=OpenES(popsize=4), rng=0)
+
+
+def test_exception_carries_result_so_far():
+    calls = []
+
+    def dies_late(x):
+        calls.append(1)
+        if len(calls) > 12:
+            raise KeyError("boom")
+        return float(x @ x)
+
+    with pytest.raises(KeyError) as info:
+        minimize(dies_late, X0, method=OpenES(popsize=4), rng=0, maxiter=10)
+    partial = info.value.gradfree_result
+    assert partial.nit == 3 and partial.nfev == 12 and np.isfinite(partial.fun)
+
+
+def test_infinite_values_rank_worst():
+    def inf_far(X):
+        v = sphere(X)
+        return np.where(v > 5.0, np.inf, v)
+
+    res = minimize(inf_far, X0, method=OpenES(popsize=10, learning_rate=0.05),
+                   workers="vectorized", rng=0, maxiter=100)
+    assert np.isfinite(res.fun) and res.fun < sphere(X0)
+
+
+def test_float32_stays_float32():
+    res = minimize(sphere, X0.astype(np.float32), method=OpenES(popsize=6), rng=0,
+                   maxiter=3, workers="vectorized")
+    assert res.x.dtype == np.float32 and res.population.dtype == np.float32
+    assert res.state.mean.dtype == np.float32
