@@ -1,0 +1,6 @@
+"""``python -m gradfree`` is the ``gradfree`` command."""
+
+from .cli import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())

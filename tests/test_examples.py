@@ -1,0 +1,39 @@
+"""Every script in examples/ runs to completion."""
+
+from __future__ import annotations
+
+import runpy
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.py"))
+
+
+def test_there_are_examples():
+    assert EXAMPLES
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_example_runs(path, capsys):
+    runpy.run_path(str(path), run_name="__main__")
+    assert capsys.readouterr().out.strip()
+
+
+def test_cli_demo(capsys):
+    from gradfree.cli import main
+
+    assert main(["demo", "--maxfev", "2000"]) == 0
+    out = capsys.readouterr().out
+    assert "openai-es" in out and "rosenbrock" in out
+    with pytest.raises(SystemExit):
+        main(["demo", "--maxfev", "0"])
+
+
+def test_readme_quickstart_runs(capsys):
+    import re
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    (code,) = re.findall(r"```python\n(.*?)```", readme, re.S)[:1]
+    exec(compile(code, "README.md", "exec"), {"__name__": "__readme__"})
+    assert "maxiter" in capsys.readouterr().out
