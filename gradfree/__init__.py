@@ -9,8 +9,8 @@ from ._minimize import METHODS, minimize, scipy_method
 from ._optimizer import Optimizer
 from ._random import check_rng
 from ._result import Status
-from .es import OpenES
 from ._validate import GradfreeWarning
+from .es import OpenES
 from .evaluators import as_evaluator
 
 __version__ = "0.1.0"

@@ -88,9 +88,16 @@ class Run:
     """
 
     def __init__(
-        self, strategy: Strategy, x0: Array, *, rng: np.random.Generator,
-        maxiter: int | None = None, maxfev: int | None = None, tol: float | None = None,
-        history: int = 1000, state: Any = None,
+        self,
+        strategy: Strategy,
+        x0: Array,
+        *,
+        rng: np.random.Generator,
+        maxiter: int | None = None,
+        maxfev: int | None = None,
+        tol: float | None = None,
+        history: int = 1000,
+        state: Any = None,
     ) -> None:
         self.strategy = strategy
         self.x0 = x0
@@ -150,7 +157,9 @@ class Run:
         """Count, sanitize, track the best point, tell the strategy, check the stops."""
         n = X.shape[0]
         if values.shape[0] != n:
-            raise ValueError(f"`values` must have {n} rows, one per candidate; got {values.shape}.")
+            raise ValueError(
+                f"`values` must have {n} rows, one per candidate; got {values.shape}."
+            )
         if self.strategy.vector_values:
             if values.ndim != 2:
                 raise ValueError(
@@ -171,15 +180,20 @@ class Run:
         finite = np.isfinite(host)
         if not finite.all():
             if not finite.any():
-                self.status, self.message = Status.NONFINITE, (
-                    f"Every value of generation {self.nit + 1} was NaN or inf; "
-                    "the run cannot continue."
+                self.status, self.message = (
+                    Status.NONFINITE,
+                    (
+                        f"Every value of generation {self.nit + 1} was NaN or inf; "
+                        "the run cannot continue."
+                    ),
                 )
                 return
             host = np.where(finite, host, np.inf)
             if not self.strategy.vector_values:
                 xp, _ = get_xp(values)
-                told = xp.where(xp.isfinite(values), values, xp.asarray(xp.inf, dtype=values.dtype))
+                told = xp.where(
+                    xp.isfinite(values), values, xp.asarray(xp.inf, dtype=values.dtype)
+                )
         i = int(np.argmin(host))
         gen_best = float(host[i])
         if gen_best < self.best_fun:
@@ -189,8 +203,9 @@ class Run:
         self.nit += 1
         self.population, self.population_values = X, values
         if self._history.maxlen:
-            self._history.append((self.nit, self.nfev, self.best_fun, gen_best,
-                                  float(host[finite].max())))
+            self._history.append(
+                (self.nit, self.nfev, self.best_fun, gen_best, float(host[finite].max()))
+            )
         self._check_stop(gen_best, host[finite])
 
     def _check_stop(self, gen_best: float, finite_values: np.ndarray) -> None:
@@ -203,9 +218,12 @@ class Run:
             if len(self._recent) == self._recent.maxlen:
                 span = max(max(self._recent), float(finite_values.max())) - min(self._recent)
                 if span < self.tol:  # type: ignore[operator]
-                    self.status, self.message = Status.CONVERGED, (
-                        f"`tol`: function values of the last {len(self._recent)} generations "
-                        f"span {span:.3g} < {self.tol:.3g}."
+                    self.status, self.message = (
+                        Status.CONVERGED,
+                        (
+                            f"`tol`: function values of the last {len(self._recent)} generations "
+                            f"span {span:.3g} < {self.tol:.3g}."
+                        ),
                     )
                     return
         if self.maxfev is not None and self.nfev + (self.popsize or 0) > self.maxfev:
@@ -227,8 +245,11 @@ class Run:
         """The kept generations as arrays: nit, nfev, fun (best so far), gen_min, gen_max."""
         cols = np.asarray(self._history, dtype=np.float64).reshape(-1, 5)
         return {
-            "nit": cols[:, 0].astype(np.int64), "nfev": cols[:, 1].astype(np.int64),
-            "fun": cols[:, 2], "gen_min": cols[:, 3], "gen_max": cols[:, 4],
+            "nit": cols[:, 0].astype(np.int64),
+            "nfev": cols[:, 1].astype(np.int64),
+            "fun": cols[:, 2],
+            "gen_min": cols[:, 3],
+            "gen_max": cols[:, 4],
         }
 
     def result(self, *, final: bool = False) -> OptimizeResult:
@@ -242,15 +263,28 @@ class Run:
             extra["history"] = self.history()
         x = self.best_x if self.best_x is not None else self.x0
         return build_result(
-            x=x, fun=self.best_fun, nit=self.nit, nfev=self.nfev,
-            status=self.status if final else None, message=self.message, **extra,
+            x=x,
+            fun=self.best_fun,
+            nit=self.nit,
+            nfev=self.nfev,
+            status=self.status if final else None,
+            message=self.message,
+            **extra,
         )
 
 
 def iterate(
-    strategy: Strategy, fun: Objective, x0: Array, *, args: tuple[Any, ...] = (),
-    rng: Any = None, workers: Any = 1, maxiter: int | None = None,
-    maxfev: int | None = None, tol: float | None = None, on_error: str = "raise",
+    strategy: Strategy,
+    fun: Objective,
+    x0: Array,
+    *,
+    args: tuple[Any, ...] = (),
+    rng: Any = None,
+    workers: Any = 1,
+    maxiter: int | None = None,
+    maxfev: int | None = None,
+    tol: float | None = None,
+    on_error: str = "raise",
     history: int = 1000,
 ) -> Iterator[OptimizeResult]:
     """Step a run yourself: yield an `OptimizeResult` after every generation.
@@ -267,8 +301,9 @@ def iterate(
     >>> [r.nit for r in results], results[-1].message
     ([1, 2, 3, 4, 5], 'Maximum number of iterations (`maxiter`) reached.')
     """
-    job = Run(strategy, x0, rng=check_rng(rng), maxiter=maxiter, maxfev=maxfev, tol=tol,
-              history=history)
+    job = Run(
+        strategy, x0, rng=check_rng(rng), maxiter=maxiter, maxfev=maxfev, tol=tol, history=history
+    )
     evaluator, f = as_evaluator(workers), wrap_objective(fun, args, on_error)
     while job.status is None:
         job.step(evaluator, f)
@@ -276,11 +311,20 @@ def iterate(
 
 
 def run(
-    strategy: Strategy, fun: Objective, x0: Array, *, args: tuple[Any, ...] = (),
-    rng: Any = None, workers: Any = 1, maxiter: int | None = None,
-    maxfev: int | None = None, tol: float | None = None,
-    callback: Callable[[OptimizeResult], Any] | None = None, progress: bool = False,
-    on_error: str = "raise", history: int = 1000,
+    strategy: Strategy,
+    fun: Objective,
+    x0: Array,
+    *,
+    args: tuple[Any, ...] = (),
+    rng: Any = None,
+    workers: Any = 1,
+    maxiter: int | None = None,
+    maxfev: int | None = None,
+    tol: float | None = None,
+    callback: Callable[[OptimizeResult], Any] | None = None,
+    progress: bool = False,
+    on_error: str = "raise",
+    history: int = 1000,
 ) -> OptimizeResult:
     """Run `strategy` to a stop rule and return the final `OptimizeResult`.
 
@@ -290,8 +334,9 @@ def run(
     """
     if callback is not None and not callable(callback):
         raise TypeError(f"`callback` must be callable; got {type(callback).__name__}.")
-    job = Run(strategy, x0, rng=check_rng(rng), maxiter=maxiter, maxfev=maxfev, tol=tol,
-              history=history)
+    job = Run(
+        strategy, x0, rng=check_rng(rng), maxiter=maxiter, maxfev=maxfev, tol=tol, history=history
+    )
     evaluator, f = as_evaluator(workers), wrap_objective(fun, args, on_error)
     bar = _progress_bar(progress)
     try:

@@ -18,7 +18,12 @@ from ._validate import check_bounds, check_x0
 from .es import OpenES
 
 __all__ = [
-    "DEFAULT_METHOD", "METHODS", "attach_bounds", "minimize", "resolve_method", "scipy_method"
+    "DEFAULT_METHOD",
+    "METHODS",
+    "attach_bounds",
+    "minimize",
+    "resolve_method",
+    "scipy_method",
 ]
 
 METHODS: dict[str, type] = {
@@ -80,12 +85,22 @@ def attach_bounds(strategy: Strategy, bounds: Any, x0: Array) -> Strategy:
 
 
 def minimize(
-    fun: Objective, x0: Any, method: Any = DEFAULT_METHOD, *, args: tuple[Any, ...] = (),
-    bounds: Any = None, rng: Any = None, workers: Any = 1, maxiter: int | None = None,
-    maxfev: int | None = None, tol: float | None = None,
+    fun: Objective,
+    x0: Any,
+    method: Any = DEFAULT_METHOD,
+    *,
+    args: tuple[Any, ...] = (),
+    bounds: Any = None,
+    rng: Any = None,
+    workers: Any = 1,
+    maxiter: int | None = None,
+    maxfev: int | None = None,
+    tol: float | None = None,
     callback: Callable[[OptimizeResult], Any] | None = None,
-    options: Mapping[str, Any] | None = None, progress: bool = False,
-    on_error: str = "raise", history: int = 1000,
+    options: Mapping[str, Any] | None = None,
+    progress: bool = False,
+    on_error: str = "raise",
+    history: int = 1000,
 ) -> OptimizeResult:
     """Minimize a black-box function with a population method.
 
@@ -154,9 +169,21 @@ def minimize(
     x0 = check_x0(x0)
     strategy = attach_bounds(resolve_method(method, options), bounds, x0)
     rng = check_rng(rng)
-    return run(strategy, fun, x0, args=args, rng=rng, workers=workers, maxiter=maxiter,
-               maxfev=maxfev, tol=tol, callback=callback, progress=progress,
-               on_error=on_error, history=history)
+    return run(
+        strategy,
+        fun,
+        x0,
+        args=args,
+        rng=rng,
+        workers=workers,
+        maxiter=maxiter,
+        maxfev=maxfev,
+        tol=tol,
+        callback=callback,
+        progress=progress,
+        on_error=on_error,
+        history=history,
+    )
 
 
 def _scipy_callback(callback: Callable[..., Any] | None) -> Callable[[OptimizeResult], Any] | None:
@@ -203,9 +230,19 @@ def scipy_method(method: Any = DEFAULT_METHOD, **options: Any) -> Callable[..., 
     """
     resolve_method(method, {k: v for k, v in options.items() if k not in _RUN_KEYS})
 
-    def _method(fun: Objective, x0: Any, args: tuple[Any, ...] = (), *, jac: Any = None,
-                hess: Any = None, hessp: Any = None, bounds: Any = None,
-                constraints: Any = (), callback: Any = None, **kwargs: Any) -> OptimizeResult:
+    def _method(
+        fun: Objective,
+        x0: Any,
+        args: tuple[Any, ...] = (),
+        *,
+        jac: Any = None,
+        hess: Any = None,
+        hessp: Any = None,
+        bounds: Any = None,
+        constraints: Any = (),
+        callback: Any = None,
+        **kwargs: Any,
+    ) -> OptimizeResult:
         for name, value in (("jac", jac), ("hess", hess), ("hessp", hessp)):
             if value is not None and value is not False:
                 raise ValueError(f"`{name}`: gradfree methods use no derivatives.")
@@ -213,8 +250,16 @@ def scipy_method(method: Any = DEFAULT_METHOD, **options: Any) -> Callable[..., 
             raise ValueError("`constraints` are not supported by this method.")
         merged = {**options, **kwargs}
         run_kw = {k: merged.pop(k) for k in list(merged) if k in _RUN_KEYS}
-        return minimize(fun, x0, method, args=args, bounds=bounds,
-                        callback=_scipy_callback(callback), options=merged, **run_kw)
+        return minimize(
+            fun,
+            x0,
+            method,
+            args=args,
+            bounds=bounds,
+            callback=_scipy_callback(callback),
+            options=merged,
+            **run_kw,
+        )
 
     _method.__name__ = f"gradfree_{method if isinstance(method, str) else type(method).__name__}"
     return _method

@@ -45,15 +45,32 @@ class Optimizer:
     (200, True)
     """
 
-    def __init__(self, method: Any = DEFAULT_METHOD, x0: Any = None, *, rng: Any = None,
-                 bounds: Any = None, maxiter: int | None = None, maxfev: int | None = None,
-                 tol: float | None = None, history: int = 1000, **options: Any) -> None:
+    def __init__(
+        self,
+        method: Any = DEFAULT_METHOD,
+        x0: Any = None,
+        *,
+        rng: Any = None,
+        bounds: Any = None,
+        maxiter: int | None = None,
+        maxfev: int | None = None,
+        tol: float | None = None,
+        history: int = 1000,
+        **options: Any,
+    ) -> None:
         if x0 is None:
             raise TypeError("`x0` is required.")
         x0 = check_x0(x0)
         strategy = attach_bounds(resolve_method(method, options), bounds, x0)
-        self._run = Run(strategy, x0, rng=check_rng(rng), maxiter=maxiter, maxfev=maxfev,
-                        tol=tol, history=history)
+        self._run = Run(
+            strategy,
+            x0,
+            rng=check_rng(rng),
+            maxiter=maxiter,
+            maxfev=maxfev,
+            tol=tol,
+            history=history,
+        )
         self._pending: Array | None = None
 
     @property

@@ -38,8 +38,14 @@ _MESSAGES = {
 
 
 def build_result(
-    *, x: Any, fun: float, nit: int, nfev: int, status: Status | None = None,
-    message: str | None = None, **extra: Any,
+    *,
+    x: Any,
+    fun: float,
+    nit: int,
+    nfev: int,
+    status: Status | None = None,
+    message: str | None = None,
+    **extra: Any,
 ) -> OptimizeResult:
     """Assemble an `OptimizeResult`; without `status` it is an intermediate result.
 

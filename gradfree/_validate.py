@@ -42,7 +42,7 @@ def check_positive(value: Any, name: str) -> float:
     """
     if isinstance(value, bool) or not isinstance(value, Real):
         raise TypeError(f"`{name}` must be a real number; got {type(value).__name__}.")
-    if not (math.isfinite(value) and value > 0):
+    if not (math.isfinite(value) and float(value) > 0):
         raise ValueError(f"`{name}` must be finite and > 0; got {value!r}.")
     return float(value)
 
@@ -57,7 +57,7 @@ def check_nonnegative(value: Any, name: str) -> float:
     """
     if isinstance(value, bool) or not isinstance(value, Real):
         raise TypeError(f"`{name}` must be a real number; got {type(value).__name__}.")
-    if not (math.isfinite(value) and value >= 0):
+    if not (math.isfinite(value) and float(value) >= 0):
         raise ValueError(f"`{name}` must be finite and >= 0; got {value!r}.")
     return float(value)
 
@@ -188,8 +188,10 @@ def check_bounds(bounds: Any, x0: Array) -> tuple[Array, Array] | None:
     else:
         try:
             pairs = np.asarray(
-                [[-np.inf if lo is None else lo, np.inf if hi is None else hi]
-                 for lo, hi in bounds],
+                [
+                    [-np.inf if lo is None else lo, np.inf if hi is None else hi]
+                    for lo, hi in bounds
+                ],
                 dtype=np.float64,
             )
         except (TypeError, ValueError) as exc:

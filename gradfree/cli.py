@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -16,7 +17,7 @@ from .testing import Rotated, ellipsoid, problem_for, rosenbrock, sphere
 __all__ = ["main"]
 
 
-def _demo_problems() -> list[tuple[str, object, np.ndarray]]:
+def _demo_problems() -> list[tuple[str, Callable[..., Any], np.ndarray]]:
     return [
         ("sphere", sphere, np.full(10, 1.0)),
         ("rotated ellipsoid (cond 1e6)", Rotated(ellipsoid, 10, seed=0), np.full(10, 1.0)),
@@ -24,7 +25,7 @@ def _demo_problems() -> list[tuple[str, object, np.ndarray]]:
     ]
 
 
-def demo(maxfev: int = 20_000, seed: int = 0, out: object = None) -> list[dict[str, object]]:
+def demo(maxfev: int = 20_000, seed: int = 0, out: TextIO | None = None) -> list[dict[str, Any]]:
     """Run every registered method on the bundled problems and print a table.
 
     Parameters
@@ -48,26 +49,38 @@ def demo(maxfev: int = 20_000, seed: int = 0, out: object = None) -> list[dict[s
     >>> sorted(rows[0])
     ['d', 'f(x0)', 'fun', 'method', 'nfev', 'problem', 'seconds', 'status']
     """
-    out = sys.stdout if out is None else out
+    stream = sys.stdout if out is None else out
     rows = []
     for name, cls in sorted(METHODS.items()):
         for label, fun, x0 in _demo_problems():
-            if cls.vector_values:
+            if getattr(cls, "vector_values", False):
                 fun, label = problem_for(cls), "residual x - 1"
             start = time.perf_counter()
             res = minimize(fun, x0, method=name, rng=seed, maxfev=maxfev, workers="vectorized")
-            rows.append({
-                "method": name, "problem": label, "d": x0.shape[0],
-                "f(x0)": float(np.sum(fun(x0))), "fun": res.fun, "nfev": res.nfev,
-                "seconds": time.perf_counter() - start, "status": res.message,
-            })
-    header = f"{'method':<12} {'problem':<30} {'d':>3} {'f(x0)':>10} {'best f':>10} " \
-             f"{'nfev':>7} {'time/s':>7}  stop"
-    print(header, file=out)
-    print("-" * len(header), file=out)
+            rows.append(
+                {
+                    "method": name,
+                    "problem": label,
+                    "d": x0.shape[0],
+                    "f(x0)": float(np.sum(fun(x0))),
+                    "fun": res.fun,
+                    "nfev": res.nfev,
+                    "seconds": time.perf_counter() - start,
+                    "status": res.message,
+                }
+            )
+    header = (
+        f"{'method':<12} {'problem':<30} {'d':>3} {'f(x0)':>10} {'best f':>10} "
+        f"{'nfev':>7} {'time/s':>7}  stop"
+    )
+    print(header, file=stream)
+    print("-" * len(header), file=stream)
     for r in rows:
-        print(f"{r['method']:<12} {r['problem']:<30} {r['d']:>3} {r['f(x0)']:>10.3g} "
-              f"{r['fun']:>10.3g} {r['nfev']:>7} {r['seconds']:>7.2f}  {r['status']}", file=out)
+        print(
+            f"{r['method']:<12} {r['problem']:<30} {r['d']:>3} {r['f(x0)']:>10.3g} "
+            f"{r['fun']:>10.3g} {r['nfev']:>7} {r['seconds']:>7.2f}  {r['status']}",
+            file=stream,
+        )
     return rows
 
 

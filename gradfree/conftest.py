@@ -5,5 +5,5 @@ import pytest
 
 
 @pytest.fixture(autouse=True)
-def _doctest_np(doctest_namespace):
+def _doctest_np(doctest_namespace: dict) -> None:
     doctest_namespace["np"] = np

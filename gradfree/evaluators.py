@@ -96,7 +96,7 @@ class BaseEvaluator(ABC):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Release any pool the evaluator owns (nothing by default)."""
 
 

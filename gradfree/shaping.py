@@ -10,11 +10,17 @@ from __future__ import annotations
 from ._array import get_xp
 from ._typing import Array
 
-__all__ = ["centered_ranks", "standardize"]
+__all__ = ["centered_ranks", "finite_or_inf", "standardize"]
 
 
-def _finite_or_inf(values: Array) -> Array:
-    """Replace NaN and -inf by +inf, so non-finite values rank as the worst."""
+def finite_or_inf(values: Array) -> Array:
+    """Replace NaN and -inf by +inf, so non-finite values rank as the worst.
+
+    Examples
+    --------
+    >>> finite_or_inf(np.asarray([1.0, np.nan, -np.inf]))
+    array([ 1., inf, inf])
+    """
     xp, _ = get_xp(values)
     return xp.where(xp.isfinite(values), values, xp.asarray(xp.inf, dtype=values.dtype))
 
@@ -45,7 +51,7 @@ def centered_ranks(values: Array) -> Array:
     """
     xp, _ = get_xp(values)
     n = values.shape[0]
-    order = xp.argsort(_finite_or_inf(values), stable=True)
+    order = xp.argsort(finite_or_inf(values), stable=True)
     ranks = xp.argsort(order, stable=True)
     return xp.astype(ranks, values.dtype) / max(n - 1, 1) - 0.5
 

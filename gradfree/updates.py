@@ -8,6 +8,7 @@ and already points downhill (we always minimize), so ``params + step`` is the up
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 from ._array import get_xp
 from ._typing import Array
 from ._validate import check_nonnegative, check_positive
@@ -128,8 +129,9 @@ def sgd(learning_rate: float = 0.01, momentum: float = 0.0, nesterov: bool = Fal
     return SGD(learning_rate=learning_rate, momentum=momentum, nesterov=nesterov)
 
 
-def adam(learning_rate: float = 0.01, beta1: float = 0.9, beta2: float = 0.999,
-         eps: float = 1e-8) -> Adam:
+def adam(
+    learning_rate: float = 0.01, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8
+) -> Adam:
     """Shorthand for `Adam`.
 
     Examples
@@ -138,4 +140,3 @@ def adam(learning_rate: float = 0.01, beta1: float = 0.9, beta2: float = 0.999,
     0.05
     """
     return Adam(learning_rate=learning_rate, beta1=beta1, beta2=beta2, eps=eps)
-

@@ -17,8 +17,19 @@ from gradfree._array import gpu_available, to_host
 from gradfree.testing import TEST_CONFIGS, assert_states_equal, problem_for
 
 NAMES = sorted(METHODS)
-RESULT_KEYS = {"x", "fun", "nit", "nfev", "success", "status", "message", "population",
-               "population_values", "state", "history"}
+RESULT_KEYS = {
+    "x",
+    "fun",
+    "nit",
+    "nfev",
+    "success",
+    "status",
+    "message",
+    "population",
+    "population_values",
+    "state",
+    "history",
+}
 
 
 def make(name, **extra):
@@ -114,8 +125,9 @@ def test_result_fields(name, xp):
 @pytest.mark.parametrize("maxfev", [8, 9, 23, 40])
 def test_maxfev_respected(name, maxfev):
     strategy = make(name)
-    n = strategy.ask(strategy.init(x0_for(np), rng=np.random.default_rng(0)),
-                     rng=np.random.default_rng(0))[0].shape[0]
+    n = strategy.ask(
+        strategy.init(x0_for(np), rng=np.random.default_rng(0)), rng=np.random.default_rng(0)
+    )[0].shape[0]
     if maxfev < n:
         with pytest.raises(ValueError, match="maxfev"):
             run_min(name, x0_for(np), maxfev=maxfev, maxiter=None, rng=0)
@@ -190,8 +202,9 @@ def test_bounds_capability(name, xp):
         seen.append(to_host(X).copy())
         return problem_for(strategy)(X)
 
-    minimize(recording, x0_for(xp), method=strategy, bounds=box, workers="vectorized",
-             rng=0, maxiter=5)
+    minimize(
+        recording, x0_for(xp), method=strategy, bounds=box, workers="vectorized", rng=0, maxiter=5
+    )
     lo, hi = np.asarray(box).T
     evaluated = np.concatenate(seen)
     assert (evaluated >= lo).all() and (evaluated <= hi).all()
@@ -206,8 +219,7 @@ def test_nonfinite_generation_stops(name, xp):
     def all_nan(X):
         return shape_of(X) * float("nan")
 
-    res = minimize(all_nan, x0_for(xp), method=strategy, workers="vectorized", rng=0,
-                   maxiter=10)
+    res = minimize(all_nan, x0_for(xp), method=strategy, workers="vectorized", rng=0, maxiter=10)
     assert res.status == Status.NONFINITE and not res.success and res.nit == 0
     assert "NaN or inf" in res.message and res.nfev > 0
 
@@ -223,8 +235,7 @@ def test_nan_ranks_worst(name):
         v[0] = np.nan
         return v
 
-    res = minimize(some_nan, x0_for(np), method=strategy, workers="vectorized", rng=0,
-                   maxiter=5)
+    res = minimize(some_nan, x0_for(np), method=strategy, workers="vectorized", rng=0, maxiter=5)
     assert res.status == Status.MAXITER and np.isfinite(res.fun)
 
 

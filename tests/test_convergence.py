@@ -22,11 +22,15 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("method", "options", "fun", "x0", "maxiter", "ftarget", "xtol", "xopt"),
-                         CASES, ids=lambda v: getattr(v, "__name__", None))
+@pytest.mark.parametrize(
+    ("method", "options", "fun", "x0", "maxiter", "ftarget", "xtol", "xopt"),
+    CASES,
+    ids=lambda v: getattr(v, "__name__", None),
+)
 def test_converges(method, options, fun, x0, maxiter, ftarget, xtol, xopt):
-    res = minimize(fun, x0, method=method, options=options, rng=0, maxiter=maxiter,
-                   workers="vectorized")
+    res = minimize(
+        fun, x0, method=method, options=options, rng=0, maxiter=maxiter, workers="vectorized"
+    )
     assert res.fun < ftarget, f"{method}: f={res.fun:.3g} after {res.nfev} evaluations"
     assert res.fun < 1e-4 * float(fun(x0)) or ftarget < 1e-4 * float(fun(x0))
     if xtol is not None:

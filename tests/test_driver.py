@@ -30,14 +30,20 @@ def test_iterate_can_be_stopped_by_breaking():
 
 
 def test_default_maxiter_is_pycma_like():
-    res = minimize(sphere, np.ones(2), method=OpenES(popsize=16), rng=0,
-                   workers="vectorized")
+    res = minimize(sphere, np.ones(2), method=OpenES(popsize=16), rng=0, workers="vectorized")
     assert res.nit == int(100 + 150 * 25 / 4)
 
 
 def test_tol_stops_on_flat_values():
-    res = minimize(lambda X: np.zeros(X.shape[0]), X0, method=OpenES(popsize=10), rng=0,
-                   workers="vectorized", tol=1e-12, maxiter=1000)
+    res = minimize(
+        lambda X: np.zeros(X.shape[0]),
+        X0,
+        method=OpenES(popsize=10),
+        rng=0,
+        workers="vectorized",
+        tol=1e-12,
+        maxiter=1000,
+    )
     window = 10 + int(np.ceil(30 * 3 / 10))
     assert res.status == Status.CONVERGED and res.success and res.nit == window
     assert "`tol`" in res.message
@@ -62,8 +68,14 @@ def test_progress_bar(capsys):
 
 def test_callback_receives_intermediate_results():
     got = []
-    minimize(sphere, X0, method=OpenES(popsize=4), rng=0, maxiter=3,
-             callback=lambda r: got.append((r.nit, r.nfev, r.fun, "status" in r)))
+    minimize(
+        sphere,
+        X0,
+        method=OpenES(popsize=4),
+        rng=0,
+        maxiter=3,
+        callback=lambda r: got.append((r.nit, r.nfev, r.fun, "status" in r)),
+    )
     assert [g[:2] for g in got] == [(1, 4), (2, 8), (3, 12)]
     assert not any(g[3] for g in got)
 
@@ -72,8 +84,14 @@ def test_args_are_passed():
     def shifted(x, c, scale):
         return scale * float(np.sum((x - c) ** 2))
 
-    res = minimize(shifted, X0, method=OpenES(popsize=20, learning_rate=0.05),
-                   args=(np.full(3, 2.0), 3.0), rng=0, maxiter=400)
+    res = minimize(
+        shifted,
+        X0,
+        method=OpenES(popsize=20, learning_rate=0.05),
+        args=(np.full(3, 2.0), 3.0),
+        rng=0,
+        maxiter=400,
+    )
     np.testing.assert_allclose(res.x, 2.0, atol=0.1)
 
 
@@ -112,13 +130,25 @@ def test_infinite_values_rank_worst():
         v = sphere(X)
         return np.where(v > 5.0, np.inf, v)
 
-    res = minimize(inf_far, X0, method=OpenES(popsize=10, learning_rate=0.05),
-                   workers="vectorized", rng=0, maxiter=100)
+    res = minimize(
+        inf_far,
+        X0,
+        method=OpenES(popsize=10, learning_rate=0.05),
+        workers="vectorized",
+        rng=0,
+        maxiter=100,
+    )
     assert np.isfinite(res.fun) and res.fun < sphere(X0)
 
 
 def test_float32_stays_float32():
-    res = minimize(sphere, X0.astype(np.float32), method=OpenES(popsize=6), rng=0,
-                   maxiter=3, workers="vectorized")
+    res = minimize(
+        sphere,
+        X0.astype(np.float32),
+        method=OpenES(popsize=6),
+        rng=0,
+        maxiter=3,
+        workers="vectorized",
+    )
     assert res.x.dtype == np.float32 and res.population.dtype == np.float32
     assert res.state.mean.dtype == np.float32

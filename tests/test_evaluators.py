@@ -33,8 +33,15 @@ def _residual_row(x):
 
 
 def _run(workers, **kw):
-    return minimize(_rosen_row, X0, method=OpenES(popsize=12, learning_rate=0.02), rng=11,
-                    maxiter=6, workers=workers, **kw)
+    return minimize(
+        _rosen_row,
+        X0,
+        method=OpenES(popsize=12, learning_rate=0.02),
+        rng=11,
+        maxiter=6,
+        workers=workers,
+        **kw,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -68,15 +75,22 @@ def test_map_like_equals_serial(serial_result):
 
 
 def test_vectorized_equals_serial(serial_result):
-    res = minimize(rosenbrock, X0, method=OpenES(popsize=12, learning_rate=0.02), rng=11,
-                   maxiter=6, workers="vectorized")
+    res = minimize(
+        rosenbrock,
+        X0,
+        method=OpenES(popsize=12, learning_rate=0.02),
+        rng=11,
+        maxiter=6,
+        workers="vectorized",
+    )
     _assert_same(serial_result, res)
 
 
 def test_dask_equals_serial(serial_result):
     distributed = pytest.importorskip("distributed")
-    with distributed.Client(processes=False, n_workers=2, threads_per_worker=1,
-                            dashboard_address=None) as client:
+    with distributed.Client(
+        processes=False, n_workers=2, threads_per_worker=1, dashboard_address=None
+    ) as client:
         _assert_same(serial_result, _run(client))
 
 
@@ -89,7 +103,8 @@ def test_row_order_and_vector_outputs(evaluator):
     X = np.arange(15.0).reshape(5, 3)
     if evaluator == "threads":
         with ThreadPoolExecutor(2) as pool:
-            out, vec = ExecutorEvaluator(pool)(_rosen_row, X), ExecutorEvaluator(pool)(_residual_row, X)
+            ev = ExecutorEvaluator(pool)
+            out, vec = ev(_rosen_row, X), ev(_residual_row, X)
     else:
         out, vec = evaluator(_rosen_row, X), evaluator(_residual_row, X)
     np.testing.assert_array_equal(out, [_rosen_row(x) for x in X])
@@ -127,8 +142,13 @@ def test_as_evaluator_dispatch():
     assert as_evaluator(ev) is ev
     with ThreadPoolExecutor(1) as pool:
         assert isinstance(as_evaluator(pool), ExecutorEvaluator)
-    for bad, exc in [(0, ValueError), (-2, ValueError), (True, TypeError), (1.5, TypeError),
-                     ("mpi", ValueError)]:
+    for bad, exc in [
+        (0, ValueError),
+        (-2, ValueError),
+        (True, TypeError),
+        (1.5, TypeError),
+        ("mpi", ValueError),
+    ]:
         with pytest.raises(exc, match="workers"):
             as_evaluator(bad)
 

@@ -32,8 +32,9 @@ def test_normal_follows_like(xp):
     like = xp.zeros(1, dtype=xp.float32)
     z = normal(np.random.default_rng(0), (3, 4), like=like)
     assert array_namespace(z) is array_namespace(like) and z.dtype == xp.float32
-    np.testing.assert_allclose(to_host(z), np.random.default_rng(0).standard_normal((3, 4)),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        to_host(z), np.random.default_rng(0).standard_normal((3, 4)), rtol=1e-6
+    )
 
 
 def test_spawn_children_differ():

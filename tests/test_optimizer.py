@@ -15,8 +15,7 @@ def test_optimizer_equals_minimize(xp):
     while not opt.stop():
         X = opt.ask()
         opt.tell(X, sphere(X))
-    res = minimize(sphere, x0, method=OpenES(popsize=6), rng=5, maxiter=7,
-                   workers="vectorized")
+    res = minimize(sphere, x0, method=OpenES(popsize=6), rng=5, maxiter=7, workers="vectorized")
     got = opt.result()
     assert got.fun == res.fun and got.nfev == res.nfev == 42
     assert opt.stop() == {"maxiter": got.message}

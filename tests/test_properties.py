@@ -14,21 +14,30 @@ from gradfree._validate import check_bounds
 from gradfree.shaping import centered_ranks
 from gradfree.testing import TEST_CONFIGS, assert_states_equal, ellipsoid
 
-SETTINGS = settings(max_examples=25, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SCALAR = sorted(m for m in METHODS if not METHODS[m].vector_values)
 finite = st.floats(-5, 5, allow_nan=False, allow_infinity=False)
 
 
 def _run(name, fun, x0, seed, maxiter=4):
-    return minimize(fun, x0, method=METHODS[name](**TEST_CONFIGS[name]), rng=seed,
-                    maxiter=maxiter, workers="vectorized")
+    return minimize(
+        fun,
+        x0,
+        method=METHODS[name](**TEST_CONFIGS[name]),
+        rng=seed,
+        maxiter=maxiter,
+        workers="vectorized",
+    )
 
 
 @pytest.mark.parametrize("name", SCALAR)
 @SETTINGS
-@given(x0=arrays(np.float64, 3, elements=finite), seed=st.integers(0, 2**32 - 1),
-       a=st.sampled_from([0.25, 2.0, 8.0]), b=st.integers(-1000, 1000))
+@given(
+    x0=arrays(np.float64, 3, elements=finite),
+    seed=st.integers(0, 2**32 - 1),
+    a=st.sampled_from([0.25, 2.0, 8.0]),
+    b=st.integers(-1000, 1000),
+)
 def test_increasing_affine_transform_gives_same_run(name, x0, seed, a, b):
     """Rank-based methods see only the order of the values."""
     plain = _run(name, ellipsoid, x0, seed)
@@ -39,8 +48,11 @@ def test_increasing_affine_transform_gives_same_run(name, x0, seed, a, b):
 
 @pytest.mark.parametrize("name", SCALAR)
 @SETTINGS
-@given(x0=arrays(np.float64, 3, elements=finite), shift=arrays(np.float64, 3, elements=finite),
-       seed=st.integers(0, 2**32 - 1))
+@given(
+    x0=arrays(np.float64, 3, elements=finite),
+    shift=arrays(np.float64, 3, elements=finite),
+    seed=st.integers(0, 2**32 - 1),
+)
 def test_translation_translates_the_run(name, x0, shift, seed):
     plain = _run(name, ellipsoid, x0, seed)
     moved = _run(name, lambda X: ellipsoid(X - shift), x0 + shift, seed)
@@ -48,8 +60,11 @@ def test_translation_translates_the_run(name, x0, shift, seed):
 
 
 @SETTINGS
-@given(values=arrays(np.float64, st.integers(2, 40),
-                     elements=st.floats(allow_nan=True, allow_infinity=True)))
+@given(
+    values=arrays(
+        np.float64, st.integers(2, 40), elements=st.floats(allow_nan=True, allow_infinity=True)
+    )
+)
 def test_centered_ranks_properties(values):
     w = centered_ranks(values)
     assert w.shape == values.shape
@@ -61,8 +76,11 @@ def test_centered_ranks_properties(values):
 
 
 @SETTINGS
-@given(x0=arrays(np.float64, st.integers(1, 6), elements=st.floats(allow_nan=True,
-                                                                  allow_infinity=True)))
+@given(
+    x0=arrays(
+        np.float64, st.integers(1, 6), elements=st.floats(allow_nan=True, allow_infinity=True)
+    )
+)
 def test_fuzz_nonfinite_x0(x0):
     if np.isfinite(x0).all():
         return
@@ -71,8 +89,11 @@ def test_fuzz_nonfinite_x0(x0):
 
 
 @SETTINGS
-@given(lo=arrays(np.float64, 3, elements=finite), width=arrays(np.float64, 3, elements=finite),
-       x0=arrays(np.float64, 3, elements=finite))
+@given(
+    lo=arrays(np.float64, 3, elements=finite),
+    width=arrays(np.float64, 3, elements=finite),
+    x0=arrays(np.float64, 3, elements=finite),
+)
 def test_fuzz_bounds(lo, width, x0):
     hi = lo + width
     pairs = list(zip(lo, hi))

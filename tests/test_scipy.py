@@ -12,8 +12,12 @@ from gradfree.testing import TEST_CONFIGS, sphere
 
 @pytest.mark.parametrize("name", sorted(m for m in METHODS if not METHODS[m].vector_values))
 def test_scipy_minimize_runs_every_method(name):
-    res = scipy.optimize.minimize(sphere, np.ones(3), method=scipy_method(name, rng=0),
-                                  options={"maxiter": 5, **TEST_CONFIGS[name]})
+    res = scipy.optimize.minimize(
+        sphere,
+        np.ones(3),
+        method=scipy_method(name, rng=0),
+        options={"maxiter": 5, **TEST_CONFIGS[name]},
+    )
     assert isinstance(res, scipy.optimize.OptimizeResult)
     assert res.nit == 5 and res.status == Status.MAXITER and np.isfinite(res.fun)
 
@@ -21,9 +25,12 @@ def test_scipy_minimize_runs_every_method(name):
 def test_scipy_converges_with_args_tol_and_callback():
     seen_x, seen_res = [], []
     res = scipy.optimize.minimize(
-        lambda x, c: float(np.sum((x - c) ** 2)), np.zeros(3), args=(1.5,),
+        lambda x, c: float(np.sum((x - c) ** 2)),
+        np.zeros(3),
+        args=(1.5,),
         method=scipy_method("openai-es", rng=0, popsize=20, learning_rate=0.05),
-        callback=lambda xk: seen_x.append(xk), options={"maxiter": 300},
+        callback=lambda xk: seen_x.append(xk),
+        options={"maxiter": 300},
     )
     np.testing.assert_allclose(res.x, 1.5, atol=0.05)
     assert len(seen_x) == 300 and isinstance(seen_x[0], np.ndarray)
@@ -33,8 +40,9 @@ def test_scipy_converges_with_args_tol_and_callback():
         if len(seen_res) == 4:
             raise StopIteration
 
-    res = scipy.optimize.minimize(sphere, np.ones(2), method=scipy_method(rng=0),
-                                  callback=new_style, tol=1e-30)
+    res = scipy.optimize.minimize(
+        sphere, np.ones(2), method=scipy_method(rng=0), callback=new_style, tol=1e-30
+    )
     assert res.status == Status.CALLBACK and len(seen_res) == 4
 
 
@@ -47,5 +55,9 @@ def test_scipy_options_are_checked():
     with pytest.raises(ValueError, match="jac"):
         scipy.optimize.minimize(sphere, np.ones(2), method=method, jac=lambda x: 2 * x)
     with pytest.raises(ValueError, match="constraints"):
-        scipy.optimize.minimize(sphere, np.ones(2), method=method,
-                                constraints=[{"type": "ineq", "fun": lambda x: x[0]}])
+        scipy.optimize.minimize(
+            sphere,
+            np.ones(2),
+            method=method,
+            constraints=[{"type": "ineq", "fun": lambda x: x[0]}],
+        )

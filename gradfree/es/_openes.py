@@ -17,7 +17,7 @@ from .._random import normal
 from .._typing import Array, UpdateRule
 from .._validate import check_choice, check_int, check_nonnegative, check_positive
 from ..shaping import centered_ranks
-from ..updates import Adam, SGD
+from ..updates import SGD, Adam
 
 __all__ = ["OpenES", "OpenESState"]
 
@@ -122,5 +122,6 @@ class OpenES(StrategyBase):
         if self.weight_decay:
             grad = grad + self.weight_decay * state.mean  # sec. 2.1, weight decay
         step, opt = self.update.step(grad, state.opt)
-        return replace(state, mean=state.mean + step, noise=None, opt=opt,
-                       generation=state.generation + 1)
+        return replace(
+            state, mean=state.mean + step, noise=None, opt=opt, generation=state.generation + 1
+        )
