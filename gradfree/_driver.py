@@ -330,7 +330,16 @@ def run(
 
     ``callback(intermediate_result)`` is called after every generation; raising
     `StopIteration` in it ends the run with ``Status.CALLBACK``. `progress` shows a
-    tqdm bar (``pip install tqdm``). Other arguments are as in `gradfree.minimize`.
+    tqdm bar (``pip install tqdm``). Other arguments are as in `gradfree.minimize`;
+    `x0` must already be validated (`minimize` does that, then calls this).
+
+    Examples
+    --------
+    >>> from gradfree.es import OpenES
+    >>> from gradfree.testing import sphere
+    >>> res = run(OpenES(popsize=8), sphere, np.ones(3), rng=0, maxfev=40)
+    >>> res.nfev, res.message
+    (40, 'Maximum number of function evaluations (`maxfev`) reached.')
     """
     if callback is not None and not callable(callback):
         raise TypeError(f"`callback` must be callable; got {type(callback).__name__}.")

@@ -15,6 +15,11 @@ class Status(IntEnum):
 
     Only ``CONVERGED`` counts as ``success``; ``message`` gives the detail (which
     tolerance or which method-specific rule fired).
+
+    Examples
+    --------
+    >>> Status(2).name, Status.MAXFEV.default_message
+    ('MAXFEV', 'Maximum number of function evaluations (`maxfev`) reached.')
     """
 
     CONVERGED = 0

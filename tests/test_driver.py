@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import numpy as np
 import pytest
 
 from gradfree import OpenES, Status, iterate, minimize
+from gradfree._array import get_xp, to_host
+from gradfree._base import StrategyBase
+from gradfree._random import normal
 from gradfree.testing import sphere
 
 X0 = np.asarray([1.0, -2.0, 0.5])
@@ -152,3 +158,69 @@ def test_float32_stays_float32():
     )
     assert res.x.dtype == np.float32 and res.population.dtype == np.float32
     assert res.state.mean.dtype == np.float32
+
+
+# -- the vector-valued path (what the Kalman methods consume) ---------------------------
+@dataclass(frozen=True)
+class ResidualSearch(StrategyBase):
+    """Test-only vector-valued strategy: keep the candidate with the smallest residual."""
+
+    popsize: int = 6
+    vector_values: ClassVar[bool] = True
+
+    def init(self, x0, *, rng):
+        return {"mean": x0, "told": None}
+
+    def ask(self, state, *, rng):
+        return state["mean"] + 0.3 * normal(
+            rng, (self.popsize, state["mean"].shape[0]), like=state["mean"]
+        ), state
+
+    def loss(self, values):
+        xp, _ = get_xp(values)
+        return xp.sum(values**2, axis=1)
+
+    def tell(self, state, X, values):
+        loss = to_host(self.loss(values))
+        loss = np.where(np.isfinite(loss), loss, np.inf)
+        return {"mean": X[int(np.argmin(loss)), ...], "told": values}
+
+
+def _residual(x):
+    return np.asarray([x[0] - 1.0, 2.0 * (x[1] + 0.5)])
+
+
+def test_vector_valued_strategy_gets_model_outputs(xp):
+    x0 = xp.asarray([0.0, 0.0])
+    res = minimize(
+        lambda X: xp.stack([X[:, 0] - 1.0, 2.0 * (X[:, 1] + 0.5)], axis=1),
+        x0,
+        method=ResidualSearch(),
+        rng=0,
+        maxiter=60,
+        workers="vectorized",
+    )
+    assert res.population_values.shape == (6, 2)
+    assert res.state["told"].shape == (6, 2)
+    np.testing.assert_allclose(to_host(res.x), [1.0, -0.5], atol=0.1)
+    assert res.fun == pytest.approx(float(np.sum(_residual(to_host(res.x)) ** 2)))
+
+
+def test_vector_valued_failures_become_nan_rows():
+    calls = []
+
+    def flaky(x):
+        calls.append(1)
+        if len(calls) % 4 == 0:
+            raise ArithmeticError("diverged")
+        return _residual(x)
+
+    res = minimize(flaky, np.zeros(2), method=ResidualSearch(), rng=0, maxiter=3, on_error="nan")
+    told = res.state["told"]
+    assert told.shape == (6, 2) and np.isnan(told).any(axis=1).sum() >= 1
+    assert np.isfinite(res.fun)
+
+
+def test_vector_strategy_rejects_scalar_objective():
+    with pytest.raises(ValueError, match="vector-valued model"):
+        minimize(lambda x: float(x @ x), np.zeros(2), method=ResidualSearch(), rng=0)
