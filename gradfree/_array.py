@@ -46,6 +46,8 @@ def get_xp(*arrays: Array) -> tuple[Any, Any]:
     ('array_api_compat.numpy', 'cpu')
     """
     xp = array_namespace(*arrays)
+    if len(arrays) == 1:
+        return xp, device(arrays[0])
     devices = {str(device(a)) for a in arrays}
     if len(devices) > 1:
         raise ValueError(f"arrays live on different devices: {sorted(devices)}")

@@ -29,6 +29,7 @@ from ._result import Status, build_result
 from ._typing import Array, Objective, Strategy
 from ._validate import check_choice, check_int, check_nonnegative
 from .evaluators import FAILED, BaseEvaluator, as_evaluator
+from .shaping import finite_or_inf
 
 __all__ = ["Run", "iterate", "run"]
 
@@ -101,6 +102,7 @@ class Run:
     ) -> None:
         self.strategy = strategy
         self.x0 = x0
+        self._xp, _ = get_xp(x0)
         self.rng = rng
         self.maxiter = None if maxiter is None else check_int(maxiter, "maxiter", low=1)
         self.maxfev = None if maxfev is None else check_int(maxfev, "maxfev", low=1)
@@ -178,37 +180,32 @@ class Run:
         self.nfev += n
         told = values
         finite = np.isfinite(host)
-        if not finite.all():
-            if not finite.any():
-                self.status, self.message = (
-                    Status.NONFINITE,
-                    (
-                        f"Every value of generation {self.nit + 1} was NaN or inf; "
-                        "the run cannot continue."
-                    ),
-                )
-                return
+        if finite.all():
+            gen_worst = float(host.max())
+        elif finite.any():
+            gen_worst = float(host[finite].max())
             host = np.where(finite, host, np.inf)
             if not self.strategy.vector_values:
-                xp, _ = get_xp(values)
-                told = xp.where(
-                    xp.isfinite(values), values, xp.asarray(xp.inf, dtype=values.dtype)
-                )
-        i = int(np.argmin(host))
+                told = finite_or_inf(values)
+        else:
+            self.status = Status.NONFINITE
+            self.message = (
+                f"Every value of generation {self.nit + 1} was NaN or inf; "
+                "the run cannot continue."
+            )
+            return
+        i = int(host.argmin())
         gen_best = float(host[i])
         if gen_best < self.best_fun:
-            xp, _ = get_xp(X)
-            self.best_fun, self.best_x = gen_best, xp.asarray(X[i, ...], copy=True)
+            self.best_fun, self.best_x = gen_best, self._xp.asarray(X[i, ...], copy=True)
         self.state = self.strategy.tell(self.state, X, told)
         self.nit += 1
         self.population, self.population_values = X, values
         if self._history.maxlen:
-            self._history.append(
-                (self.nit, self.nfev, self.best_fun, gen_best, float(host[finite].max()))
-            )
-        self._check_stop(gen_best, host[finite])
+            self._history.append((self.nit, self.nfev, self.best_fun, gen_best, gen_worst))
+        self._check_stop(gen_best, gen_worst)
 
-    def _check_stop(self, gen_best: float, finite_values: np.ndarray) -> None:
+    def _check_stop(self, gen_best: float, gen_worst: float) -> None:
         message = self.strategy.stop(self.state)
         if message:
             self.status, self.message = Status.CONVERGED, message
@@ -216,7 +213,7 @@ class Run:
         if self._recent is not None:
             self._recent.append(gen_best)
             if len(self._recent) == self._recent.maxlen:
-                span = max(max(self._recent), float(finite_values.max())) - min(self._recent)
+                span = max(max(self._recent), gen_worst) - min(self._recent)
                 if span < self.tol:  # type: ignore[operator]
                     self.status, self.message = (
                         Status.CONVERGED,

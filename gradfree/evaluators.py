@@ -129,7 +129,8 @@ class VectorizedEvaluator(BaseEvaluator):
         out = fun(X)
         if out is FAILED:
             return asarray_like(np.full(n, np.nan), X)
-        out = asarray_like(to_host(out) if not hasattr(out, "shape") else out, X)
+        if type(out) is not type(X) or out.dtype != X.dtype:
+            out = asarray_like(out if hasattr(out, "shape") else to_host(out), X)
         if out.ndim not in (1, 2) or out.shape[0] != n:
             raise ValueError(
                 f"a vectorized `fun` must return shape ({n},) or ({n}, m) for {n} "
