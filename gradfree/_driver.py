@@ -179,23 +179,22 @@ class Run:
         host = to_host(loss)  # the one host sync of a generation
         self.nfev += n
         told = values
-        finite = np.isfinite(host)
-        if finite.all():
-            gen_worst = float(host.max())
-        elif finite.any():
-            gen_worst = float(host[finite].max())
+        i = int(host.argmin())
+        gen_best, gen_worst = float(host[i]), float(host.max())
+        if not (math.isfinite(gen_best) and math.isfinite(gen_worst)):  # NaN propagates
+            finite = np.isfinite(host)
+            if not finite.any():
+                self.status = Status.NONFINITE
+                self.message = (
+                    f"Every value of generation {self.nit + 1} was NaN or inf; "
+                    "the run cannot continue."
+                )
+                return
             host = np.where(finite, host, np.inf)
+            i = int(host.argmin())
+            gen_best, gen_worst = float(host[i]), float(host[finite].max())
             if not self.strategy.vector_values:
                 told = finite_or_inf(values)
-        else:
-            self.status = Status.NONFINITE
-            self.message = (
-                f"Every value of generation {self.nit + 1} was NaN or inf; "
-                "the run cannot continue."
-            )
-            return
-        i = int(host.argmin())
-        gen_best = float(host[i])
         if gen_best < self.best_fun:
             self.best_fun, self.best_x = gen_best, self._xp.asarray(X[i, ...], copy=True)
         self.state = self.strategy.tell(self.state, X, told)
