@@ -27,7 +27,7 @@ from ._array import get_xp, to_host
 from ._random import check_rng
 from ._result import Status, build_result
 from ._typing import Array, Objective, Strategy
-from ._validate import check_choice, check_int, check_nonnegative
+from ._validate import check_choice, check_int, check_nonnegative, check_x0
 from .evaluators import FAILED, BaseEvaluator, as_evaluator
 from .shaping import finite_or_inf
 
@@ -71,7 +71,7 @@ class Run:
     strategy : Strategy
         Configured population method.
     x0 : array of shape (d,)
-        Validated starting point; its namespace, device and dtype are kept.
+        Starting point (validated here); its namespace, device and dtype are kept.
     rng : numpy.random.Generator
         Source of all randomness of the run.
     maxiter, maxfev : int, optional
@@ -101,7 +101,7 @@ class Run:
         state: Any = None,
     ) -> None:
         self.strategy = strategy
-        self.x0 = x0
+        self.x0 = x0 = check_x0(x0)
         self._xp, _ = get_xp(x0)
         self.rng = rng
         self.maxiter = None if maxiter is None else check_int(maxiter, "maxiter", low=1)
@@ -287,7 +287,7 @@ def iterate(
 
     The last result yielded is final: it carries ``status``, ``success``,
     ``message`` and ``history``. Stop early by breaking out of the loop.
-    Arguments are as in `gradfree.minimize`; `x0` must already be validated.
+    Arguments are as in `gradfree.minimize`.
 
     Examples
     --------
@@ -326,8 +326,8 @@ def run(
 
     ``callback(intermediate_result)`` is called after every generation; raising
     `StopIteration` in it ends the run with ``Status.CALLBACK``. `progress` shows a
-    tqdm bar (``pip install tqdm``). Other arguments are as in `gradfree.minimize`;
-    `x0` must already be validated (`minimize` does that, then calls this).
+    tqdm bar (``pip install tqdm``). Other arguments are as in `gradfree.minimize`,
+    which validates `bounds` and `options` and then calls this.
 
     Examples
     --------

@@ -33,6 +33,10 @@ def test_iterate_can_be_stopped_by_breaking():
         if res.nit == 2:
             break
     assert res.nit == 2 and res.nfev == 8
+    listed = list(iterate(OpenES(popsize=4), sphere, [1.0, 2.0], rng=0, maxiter=2))
+    assert listed[-1].x.shape == (2,)
+    with pytest.raises(ValueError, match="`x0`"):
+        next(iterate(OpenES(popsize=4), sphere, [np.nan], rng=0))
 
 
 def test_default_maxiter_is_pycma_like():

@@ -168,3 +168,19 @@ def test_mismatched_output_shapes():
     outputs = iter([np.zeros(2), np.zeros(3)])
     with pytest.raises(ValueError, match="different shapes"):
         SerialEvaluator()(lambda x: next(outputs), np.ones((2, 2)))
+
+
+def _crashes_on_negative_first(x):
+    if x[0] < 0.3:
+        raise FloatingPointError("solver diverged")
+    return _rosen_row(x)
+
+
+def test_failures_in_worker_processes_match_serial():
+    kw = dict(method=OpenES(popsize=12, learning_rate=0.02), rng=2, maxiter=4, on_error="nan")
+    serial = minimize(_crashes_on_negative_first, X0, workers=1, **kw)
+    parallel = minimize(_crashes_on_negative_first, X0, workers=2, **kw)
+    _assert_same(serial, parallel)
+    assert np.isnan(serial.population_values).any()
+    with pytest.raises(FloatingPointError, match="diverged"):
+        minimize(_crashes_on_negative_first, X0, workers=2, method=OpenES(popsize=12), rng=2)
