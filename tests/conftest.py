@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from hypothesis import settings
 
+from gradfree._array import gpu_available
+
 # CI replays the same examples every run; local runs explore new ones.
 settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
-
-from gradfree._array import gpu_available
 
 _BACKENDS = ["numpy", "array_api_strict", pytest.param("cupy", marks=pytest.mark.gpu)]
 
