@@ -84,8 +84,6 @@ class Run:
         pycma's ``tolfun``.
     history : int, default=1000
         Generations kept in ``result.history`` (0 keeps none).
-    state : object, optional
-        A strategy state to resume from instead of ``strategy.init``.
     """
 
     def __init__(
@@ -98,9 +96,12 @@ class Run:
         maxfev: int | None = None,
         tol: float | None = None,
         history: int = 1000,
-        state: Any = None,
     ) -> None:
         self.strategy = strategy
+        # Capabilities and hooks; a bare protocol implementation gets the defaults.
+        self._vector = bool(getattr(type(strategy), "vector_values", False))
+        self._loss = getattr(strategy, "loss", None)
+        self._stop = getattr(strategy, "stop", None)
         self.x0 = x0 = check_x0(x0)
         self._xp, _ = get_xp(x0)
         self.rng = rng
@@ -108,7 +109,7 @@ class Run:
         self.maxfev = None if maxfev is None else check_int(maxfev, "maxfev", low=1)
         self.tol = None if tol is None else check_nonnegative(tol, "tol")
         history = check_int(history, "history", low=0)
-        self.state = strategy.init(x0, rng=rng) if state is None else state
+        self.state = strategy.init(x0, rng=rng)
         self.nit = 0
         self.nfev = 0
         self.popsize: int | None = None
@@ -162,13 +163,13 @@ class Run:
             raise ValueError(
                 f"`values` must have {n} rows, one per candidate; got {values.shape}."
             )
-        if self.strategy.vector_values:
+        if self._vector:
             if values.ndim != 2:
                 raise ValueError(
                     f"`{type(self.strategy).__name__}` needs a vector-valued model "
                     f"`fun(x) -> (m,)`; got values of shape {tuple(values.shape)}."
                 )
-            loss = self.strategy.loss(values)
+            loss = self._loss(values) if self._loss is not None else values
         else:
             if values.ndim != 1:
                 raise ValueError(
@@ -184,6 +185,7 @@ class Run:
         if not (math.isfinite(gen_best) and math.isfinite(gen_worst)):  # NaN propagates
             finite = np.isfinite(host)
             if not finite.any():
+                self.population, self.population_values = X, values  # kept for diagnosis
                 self.status = Status.NONFINITE
                 self.message = (
                     f"Every value of generation {self.nit + 1} was NaN or inf; "
@@ -193,7 +195,7 @@ class Run:
             host = np.where(finite, host, np.inf)
             i = int(host.argmin())
             gen_best, gen_worst = float(host[i]), float(host[finite].max())
-            if not self.strategy.vector_values:
+            if not self._vector:
                 told = finite_or_inf(values)
         if gen_best < self.best_fun:
             self.best_fun, self.best_x = gen_best, self._xp.asarray(X[i, ...], copy=True)
@@ -205,7 +207,7 @@ class Run:
         self._check_stop(gen_best, gen_worst)
 
     def _check_stop(self, gen_best: float, gen_worst: float) -> None:
-        message = self.strategy.stop(self.state)
+        message = self._stop(self.state) if self._stop is not None else None
         if message:
             self.status, self.message = Status.CONVERGED, message
             return

@@ -64,14 +64,18 @@ def resolve_method(method: Any, options: Mapping[str, Any] | None = None) -> Str
         if key not in METHODS:
             raise ValueError(f"unknown `method` {method!r}; choose one of {sorted(METHODS)}.")
         method = METHODS[key]
-    if isinstance(method, type) and method in METHODS.values():
+    if isinstance(method, type):
         method = method()
-    if not all(hasattr(method, a) for a in ("init", "ask", "tell", "with_options")):
+    if not all(callable(getattr(method, a, None)) for a in ("init", "ask", "tell")):
         raise TypeError(
             "`method` must be a name in gradfree.METHODS, a strategy class or a configured "
-            f"strategy; got {method!r}."
+            f"strategy with init/ask/tell; got {method!r}."
         )
-    return method.with_options(options)
+    if hasattr(method, "with_options"):
+        return method.with_options(options)
+    if options:
+        raise TypeError(f"`options`: {type(method).__name__} takes no options; configure it.")
+    return method
 
 
 def attach_bounds(strategy: Strategy, bounds: Any, x0: Array) -> Strategy:
@@ -79,7 +83,7 @@ def attach_bounds(strategy: Strategy, bounds: Any, x0: Array) -> Strategy:
     box = check_bounds(bounds, x0)
     if box is None:
         return strategy
-    if not type(strategy).supports_bounds:
+    if not getattr(type(strategy), "supports_bounds", False):
         raise ValueError(f"`bounds`: method {type(strategy).__name__} does not support bounds.")
     return dataclasses.replace(strategy, bounds=box)  # type: ignore[type-var]
 

@@ -228,3 +228,25 @@ def test_vector_valued_failures_become_nan_rows():
 def test_vector_strategy_rejects_scalar_objective():
     with pytest.raises(ValueError, match="vector-valued model"):
         minimize(lambda x: float(x @ x), np.zeros(2), method=ResidualSearch(), rng=0)
+
+
+class PlainRandomSearch:
+    """A protocol-only strategy (no StrategyBase): init/ask/tell and nothing else."""
+
+    def init(self, x0, *, rng):
+        return x0
+
+    def ask(self, state, *, rng):
+        return state + 0.1 * normal(rng, (4, state.shape[0]), like=state), state
+
+    def tell(self, state, X, values):
+        return X[int(np.argmin(to_host(values))), ...]
+
+
+def test_protocol_only_strategy_runs():
+    res = minimize(sphere, X0, method=PlainRandomSearch, rng=0, maxiter=200)
+    assert res.fun < 0.1 and res.nfev == 800
+    with pytest.raises(TypeError, match="takes no options"):
+        minimize(sphere, X0, method=PlainRandomSearch(), options={"sigma": 1.0})
+    with pytest.raises(TypeError, match="init/ask/tell"):
+        minimize(sphere, X0, method=object())
