@@ -10,12 +10,13 @@ from ._optimizer import Optimizer
 from ._random import check_rng
 from ._result import Status
 from ._validate import GradfreeWarning
-from .es import OpenES
+from .es import CMAES, OpenES
 from .evaluators import as_evaluator
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "CMAES",
     "METHODS",
     "GradfreeWarning",
     "OpenES",

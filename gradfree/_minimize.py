@@ -15,7 +15,7 @@ from ._driver import run
 from ._random import check_rng
 from ._typing import Array, Objective, Strategy
 from ._validate import check_bounds, check_x0
-from .es import OpenES
+from .es import CMAES, OpenES
 
 __all__ = [
     "DEFAULT_METHOD",
@@ -27,11 +27,12 @@ __all__ = [
 ]
 
 METHODS: dict[str, type] = {
+    "cma-es": CMAES,
     "openai-es": OpenES,
 }
 """Registered methods: lowercase, hyphenated name -> strategy class."""
 
-DEFAULT_METHOD = "openai-es"
+DEFAULT_METHOD = "cma-es"
 
 
 def resolve_method(method: Any, options: Mapping[str, Any] | None = None) -> Strategy:
@@ -117,7 +118,7 @@ def minimize(
     x0 : array of shape (d,)
         Starting point. Its namespace (NumPy, CuPy, any array-API library), device and
         floating dtype are kept by the whole run; integers become float64.
-    method : str or strategy, default='openai-es'
+    method : str or strategy, default='cma-es'
         A key of `gradfree.METHODS` or a configured strategy such as
         ``OpenES(popsize=100)``.
     args : tuple, default=()
@@ -208,7 +209,7 @@ def scipy_method(method: Any = DEFAULT_METHOD, **options: Any) -> Callable[..., 
 
     Parameters
     ----------
-    method : str or strategy, default='openai-es'
+    method : str or strategy, default='cma-es'
         As in `gradfree.minimize`.
     **options
         Defaults for this method: its hyperparameters and the `minimize` keywords

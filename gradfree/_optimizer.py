@@ -23,7 +23,7 @@ class Optimizer:
 
     Parameters
     ----------
-    method : str or strategy, default='openai-es'
+    method : str or strategy, default='cma-es'
         As in `gradfree.minimize`.
     x0 : array of shape (d,)
         Starting point; its namespace, device and dtype are kept.

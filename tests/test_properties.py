@@ -12,7 +12,7 @@ from gradfree import METHODS, minimize
 from gradfree._base import option_names
 from gradfree._validate import check_bounds
 from gradfree.shaping import centered_ranks
-from gradfree.testing import TEST_CONFIGS, assert_states_equal, ellipsoid, rosenbrock
+from gradfree.testing import TEST_CONFIGS, ellipsoid, rosenbrock
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SCALAR = sorted(m for m in METHODS if not METHODS[m].vector_values)
@@ -36,13 +36,18 @@ def _run(name, fun, x0, seed, maxiter=4):
     x0=arrays(np.float64, 3, elements=finite),
     seed=st.integers(0, 2**32 - 1),
     a=st.sampled_from([0.25, 2.0, 8.0]),
-    b=st.integers(-1000, 1000),
+    b=st.sampled_from([-3.0, 0.0, 1.0]),
 )
 def test_increasing_affine_transform_gives_same_run(name, x0, seed, a, b):
-    """Rank-based methods see only the order of the values."""
+    """Rank-based methods see only the order of the values.
+
+    Powers of two and small shifts keep the map exact enough that no two distinct
+    values merge into a tie by rounding. (States may hold value histories for stop
+    rules, which do change with the values; the search itself must not.)
+    """
     plain = _run(name, ellipsoid, x0, seed)
     scaled = _run(name, lambda X: a * ellipsoid(X) + b, x0, seed)
-    assert_states_equal(plain.state, scaled.state)
+    np.testing.assert_array_equal(plain.population, scaled.population)
     np.testing.assert_array_equal(plain.x, scaled.x)
 
 
