@@ -124,10 +124,18 @@ class Run:
 
     # -- one generation -------------------------------------------------------------
     def ask(self) -> Array:
-        """Draw the next population (and, on the first call, size the budgets)."""
+        """Draw the next population (and, on the first call, size the budgets).
+
+        A population that would overrun ``maxfev`` (its size can change, e.g. after a
+        restart) ends the run with ``Status.MAXFEV`` before it is evaluated.
+        """
         X, self.state = self.strategy.ask(self.state, rng=self.rng)
+        n = X.shape[0]
         if self.popsize is None:
-            self._first_generation(X.shape[0])
+            self._first_generation(n)
+        self.popsize = n
+        if self.maxfev is not None and self.nfev + n > self.maxfev:
+            self.status = Status.MAXFEV
         return X
 
     def _first_generation(self, n: int) -> None:
@@ -236,7 +244,8 @@ class Run:
     def step(self, evaluator: BaseEvaluator, fun: Objective) -> None:
         """One generation: ask, evaluate, tell."""
         X = self.ask()
-        self.tell(X, self.evaluate(evaluator, fun, X))
+        if self.status is None:
+            self.tell(X, self.evaluate(evaluator, fun, X))
 
     # -- results --------------------------------------------------------------------
     def history(self) -> dict[str, np.ndarray]:

@@ -15,7 +15,7 @@ from ._driver import run
 from ._random import check_rng
 from ._typing import Array, Objective, Strategy
 from ._validate import check_bounds, check_x0
-from .es import CMAES, OpenES
+from .es import CMAES, OpenES, SepCMAES
 
 __all__ = [
     "DEFAULT_METHOD",
@@ -29,6 +29,7 @@ __all__ = [
 METHODS: dict[str, type] = {
     "cma-es": CMAES,
     "openai-es": OpenES,
+    "sep-cma-es": SepCMAES,
 }
 """Registered methods: lowercase, hyphenated name -> strategy class."""
 

@@ -87,8 +87,12 @@ class Optimizer:
         """The next population, shape ``(n, d)``, in the namespace of `x0`."""
         if self._pending is not None:
             raise RuntimeError("tell() the values of the last ask() before asking again.")
-        self._pending = self._run.ask()
-        return self._pending
+        X = self._run.ask()
+        if self._run.status is not None:
+            raise RuntimeError(f"the run has stopped ({self._run.result(final=True).message}); "
+                               "check stop() before ask().")
+        self._pending = X
+        return X
 
     def tell(self, X: Array, values: Any) -> None:
         """Report the values of the population `X` returned by the last `ask`.

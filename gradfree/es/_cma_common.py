@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-__all__ = ["CMAParams", "FunHistory", "cma_params", "default_popsize"]
+from .._base import StrategyBase
+from .._validate import check_int, check_positive
+
+__all__ = ["CMABase", "CMAParams", "FunHistory", "cma_params", "default_popsize"]
 
 
 def default_popsize(n: int) -> int:
@@ -141,4 +145,99 @@ class FunHistory:
                     f"tolstagnation: best and median values did not improve in "
                     f"{tolstagnation} generations"
                 )
+        return None
+
+
+@dataclass(frozen=True)
+class CMABase(StrategyBase):
+    """Options and stop rules shared by the CMA-ES family (names as in pycma).
+
+    Parameters
+    ----------
+    sigma0 : float, default=0.5
+        Initial step size; about a quarter of the range where the optimum is expected.
+    popsize : int, optional
+        Population size lam (default ``4 + floor(3 ln n)``, resolved in `init`).
+    active : bool, default=True
+        Active CMA: the worse half gets negative recombination weights (Hansen 2016,
+        eq. 53).
+    tolx : float or None, default=1e-11
+        Stop when ``sigma * max(std)`` and ``sigma * max|pc|`` fall below it.
+    tolfun, tolfunhist : float or None, default=1e-11, 1e-12
+        Stop when the values of recent generations (or their best values) span less.
+    tolstagnation : int or None, optional
+        Generations without improvement of best and median values before stopping
+        (default ``100 + 100 n**1.5 / lam``).
+    tolconditioncov : float or None, default=1e14
+        Stop when the condition number of the covariance exceeds it.
+    noeffectaxis, noeffectcoord : bool, default=True
+        Stop when a step along a principal axis (or a coordinate) no longer changes
+        the mean in floating point.
+    tolupsigma : float or None, default=1e20
+        Stop when sigma grew by more than this factor times the largest axis length: a
+        sign of divergence or of a flat objective.
+    max_condition : float, default=1e16
+        Cap on the condition number of the covariance (with a `GradfreeWarning`).
+    """
+
+    sigma0: float = 0.5
+    popsize: int | None = None
+    active: bool = True
+    tolx: float | None = 1e-11
+    tolfun: float | None = 1e-11
+    tolfunhist: float | None = 1e-12
+    tolstagnation: int | None = None
+    tolconditioncov: float | None = 1e14
+    noeffectaxis: bool = True
+    noeffectcoord: bool = True
+    tolupsigma: float | None = 1e20
+    max_condition: float = 1e16
+
+    def __post_init__(self) -> None:
+        check_positive(self.sigma0, "sigma0")
+        if self.popsize is not None:
+            check_int(self.popsize, "popsize", low=2)
+        if self.tolstagnation is not None:
+            check_int(self.tolstagnation, "tolstagnation", low=1)
+        for name in ("tolx", "tolfun", "tolfunhist", "tolconditioncov", "tolupsigma"):
+            if getattr(self, name) is not None:
+                check_positive(getattr(self, name), name)
+        check_positive(self.max_condition, "max_condition")
+        for name in ("active", "noeffectaxis", "noeffectcoord"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"`{name}` must be a bool; got {getattr(self, name)!r}.")
+
+    def _stagnation(self, p: CMAParams) -> int:
+        return self.tolstagnation or int(100 + 100 * p.n**1.5 / p.lam)
+
+    def history_length(self, p: CMAParams) -> int:
+        """Generations of best/median values kept for the stop rules."""
+        return min(20_000, max(self._stagnation(p), 10 + math.ceil(30 * p.n / p.lam)))
+
+    def stop(self, state: Any) -> str | None:
+        """pycma-style stop rules on ``state.diagnostics`` =
+        (max std, max |pc|, condition, max axis length, no-effect axis, no-effect coord)."""
+        if not state.diagnostics:
+            return None
+        max_std, max_pc, cond, max_d, axis, coord = state.diagnostics
+        p, sigma = state.params, state.sigma
+        if self.tolx is not None and sigma * max(max_std, max_pc) < self.tolx:
+            return f"tolx: sigma * max(std, |pc|) = {sigma * max(max_std, max_pc):.3g}"
+        hist = state.history.check(
+            p.n,
+            p.lam,
+            tolfun=self.tolfun,
+            tolfunhist=self.tolfunhist,
+            tolstagnation=self._stagnation(p),
+        )
+        if hist:
+            return hist
+        if self.tolconditioncov is not None and cond > self.tolconditioncov:
+            return f"tolconditioncov: condition number of the covariance is {cond:.3g}"
+        if self.noeffectaxis and axis:
+            return "noeffectaxis: a 0.1-sigma step along a principal axis leaves the mean as is"
+        if self.noeffectcoord and coord:
+            return "noeffectcoord: a 0.2-sigma step in a coordinate leaves the mean as is"
+        if self.tolupsigma is not None and sigma / self.sigma0 > self.tolupsigma * max_d:
+            return f"tolupsigma: sigma grew by a factor {sigma / self.sigma0:.3g}"
         return None

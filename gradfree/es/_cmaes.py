@@ -23,11 +23,10 @@ from typing import Any
 import numpy as np
 
 from .._array import asarray_like, get_xp, to_host
-from .._base import StrategyBase
 from .._random import normal
 from .._typing import Array
-from .._validate import GradfreeWarning, check_int, check_positive
-from ._cma_common import CMAParams, FunHistory, cma_params, default_popsize
+from .._validate import GradfreeWarning
+from ._cma_common import CMABase, CMAParams, FunHistory, cma_params, default_popsize
 
 __all__ = ["CMAES", "CMAESState"]
 
@@ -52,35 +51,16 @@ class CMAESState:
 
 
 @dataclass(frozen=True)
-class CMAES(StrategyBase):
+class CMAES(CMABase):
     """Covariance matrix adaptation evolution strategy, (mu/mu_w, lam)-CMA-ES.
 
     Parameters
     ----------
-    sigma0 : float, default=0.5
-        Initial step size; about a quarter of the range where the optimum is expected.
-    popsize : int, optional
-        Population size lam (default ``4 + floor(3 ln n)``, resolved in `init`).
-    active : bool, default=True
-        Active CMA: the worse half gets negative recombination weights (eq. 53).
-    tolx : float or None, default=1e-11
-        Stop when ``sigma * max(std)`` and ``sigma * max|pc|`` fall below it.
-    tolfun, tolfunhist : float or None, default=1e-11, 1e-12
-        Stop when recent generations' values (or best values) span less.
-    tolstagnation : int or None, optional
-        Generations without improvement of best and median values before stopping
-        (default ``100 + 100 n**1.5 / lam``).
-    tolconditioncov : float or None, default=1e14
-        Stop when the condition number of C exceeds it.
-    noeffectaxis, noeffectcoord : bool, default=True
-        Stop when a step along a principal axis (or a coordinate) no longer changes
-        the mean in floating point.
-    tolupsigma : float or None, default=1e20
-        Stop when sigma grew by this factor times ``sqrt(max eigenvalue)``: a sign of
-        divergence or a flat objective.
-    max_condition : float, default=1e16
-        Cap on the condition number: eigenvalues are raised to ``max / max_condition``
-        with a `GradfreeWarning`; a lost definiteness is repaired the same way.
+    sigma0, popsize, active, tolx, tolfun, tolfunhist, tolstagnation, tolconditioncov,
+    noeffectaxis, noeffectcoord, tolupsigma, max_condition
+        See `gradfree.es.CMABase`. ``max_condition`` caps the condition number of C:
+        eigenvalues are raised to ``max / max_condition`` with a `GradfreeWarning`, and
+        a lost definiteness is repaired the same way.
 
     References
     ----------
@@ -94,33 +74,6 @@ class CMAES(StrategyBase):
     >>> res.fun < 1e-10, res.success
     (True, True)
     """
-
-    sigma0: float = 0.5
-    popsize: int | None = None
-    active: bool = True
-    tolx: float | None = 1e-11
-    tolfun: float | None = 1e-11
-    tolfunhist: float | None = 1e-12
-    tolstagnation: int | None = None
-    tolconditioncov: float | None = 1e14
-    noeffectaxis: bool = True
-    noeffectcoord: bool = True
-    tolupsigma: float | None = 1e20
-    max_condition: float = 1e16
-
-    def __post_init__(self) -> None:
-        check_positive(self.sigma0, "sigma0")
-        if self.popsize is not None:
-            check_int(self.popsize, "popsize", low=2)
-        if self.tolstagnation is not None:
-            check_int(self.tolstagnation, "tolstagnation", low=1)
-        for name in ("tolx", "tolfun", "tolfunhist", "tolconditioncov", "tolupsigma"):
-            if getattr(self, name) is not None:
-                check_positive(getattr(self, name), name)
-        check_positive(self.max_condition, "max_condition")
-        for name in ("active", "noeffectaxis", "noeffectcoord"):
-            if not isinstance(getattr(self, name), bool):
-                raise TypeError(f"`{name}` must be a bool; got {getattr(self, name)!r}.")
 
     # -- ask / tell ---------------------------------------------------------------------
     def init(self, x0: Array, *, rng: Any) -> CMAESState:
@@ -189,8 +142,7 @@ class CMAES(StrategyBase):
         gap = max(1, int(1 / (10 * p.n * (p.c1 + p.cmu))))
         if g - state.eigen_generation >= gap:
             state = self._decompose(state)
-        stag = self.tolstagnation or int(100 + 100 * p.n**1.5 / p.lam)
-        history = state.history.push(host[3:], maxlen=max(stag, 10 + math.ceil(30 * p.n / p.lam)))
+        history = state.history.push(host[3:], maxlen=self.history_length(p))
         return replace(
             state,
             history=history,
@@ -255,31 +207,3 @@ class CMAES(StrategyBase):
         )
         axis, coord, cond, max_d = (float(v) for v in to_host(flags))
         return cond, max_d, axis, coord
-
-    def stop(self, state: CMAESState) -> str | None:
-        if not state.diagnostics:
-            return None
-        max_std, max_pc, cond, max_d, axis, coord = state.diagnostics
-        p = state.params
-        if self.tolx is not None and state.sigma * max(max_std, max_pc) < self.tolx:
-            return f"tolx: sigma * max(std, |pc|) = {state.sigma * max(max_std, max_pc):.3g}"
-        hist = state.history.check(
-            p.n,
-            p.lam,
-            tolfun=self.tolfun,
-            tolfunhist=self.tolfunhist,
-            tolstagnation=self.tolstagnation or int(100 + 100 * p.n**1.5 / p.lam),
-        )
-        if hist:
-            return hist
-        if self.tolconditioncov is not None and cond > self.tolconditioncov:
-            return f"tolconditioncov: condition number of C is {cond:.3g}"
-        if self.noeffectaxis and axis:
-            return (
-                "noeffectaxis: a 0.1-sigma step along a principal axis leaves the mean unchanged"
-            )
-        if self.noeffectcoord and coord:
-            return "noeffectcoord: a step of 0.2 sigma in a coordinate leaves the mean unchanged"
-        if self.tolupsigma is not None and state.sigma / self.sigma0 > self.tolupsigma * max_d:
-            return f"tolupsigma: sigma grew by a factor {state.sigma / self.sigma0:.3g}"
-        return None

@@ -1,0 +1,146 @@
+"""Separable CMA-ES: a diagonal covariance, so memory and time per generation are linear.
+
+Ros & Hansen (2008), "A Simple Modification in CMA-ES Achieving Linear Time and Space
+Complexity", PPSN X: the CMA-ES update of Hansen (2016, arXiv:1604.00772, eqs. 38-47)
+restricted to the diagonal, with ``c1`` and ``cmu`` scaled by ``(n + 2) / 3``.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, replace
+from typing import Any
+
+from .._array import get_xp, to_host
+from .._random import normal
+from .._typing import Array
+from .._validate import GradfreeWarning
+from ._cma_common import CMABase, CMAParams, FunHistory, cma_params, default_popsize
+
+__all__ = ["SepCMAES", "SepCMAESState"]
+
+
+@dataclass(frozen=True)
+class SepCMAESState:
+    """State of `SepCMAES` between generations."""
+
+    params: CMAParams
+    mean: Array  # (n,)
+    sigma: float
+    c: Array  # (n,) diagonal of the covariance
+    pc: Array
+    ps: Array
+    z: Array | None = None  # (lam, n) pending draws
+    generation: int = 0
+    history: FunHistory = FunHistory()
+    diagnostics: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class SepCMAES(CMABase):
+    """Separable (diagonal) CMA-ES: O(lam n) time and O(n) memory per generation.
+
+    Learns one scale per coordinate, not correlations, so it suits large problems
+    whose difficulty is mostly axis-aligned (and neural networks, where full CMA does
+    not fit). Options are those of `gradfree.es.CMABase`.
+
+    References
+    ----------
+    R. Ros and N. Hansen, PPSN X (2008), sec. 3; N. Hansen, arXiv:1604.00772 (2016).
+
+    Examples
+    --------
+    >>> from gradfree import minimize
+    >>> from gradfree.testing import ellipsoid
+    >>> res = minimize(ellipsoid, np.ones(20), method=SepCMAES(), rng=0,
+    ...                workers="vectorized")
+    >>> res.fun < 1e-10, res.success
+    (True, True)
+    """
+
+    def init(self, x0: Array, *, rng: Any) -> SepCMAESState:
+        del rng  # deterministic start
+        xp, _ = get_xp(x0)
+        n = x0.shape[0]
+        lam = self.popsize or default_popsize(n)
+        return SepCMAESState(
+            params=cma_params(n, lam, active=self.active, separable=True),
+            mean=x0,
+            sigma=self.sigma0,
+            c=xp.ones_like(x0),
+            pc=xp.zeros_like(x0),
+            ps=xp.zeros_like(x0),
+        )
+
+    def ask(self, state: SepCMAESState, *, rng: Any) -> tuple[Array, SepCMAESState]:
+        xp, _ = get_xp(state.mean)
+        z = normal(rng, (state.params.lam, state.params.n), like=state.mean)
+        return state.mean + state.sigma * (z * xp.sqrt(state.c)), replace(state, z=z)
+
+    def tell(self, state: SepCMAESState, X: Array, values: Array) -> SepCMAESState:
+        if state.z is None or X.shape != state.z.shape:
+            raise ValueError("`tell` needs the population of the preceding `ask`.")
+        xp, _ = get_xp(state.mean)
+        p = state.params
+        z = xp.take(state.z, xp.argsort(values, stable=True), axis=0)
+        std = xp.sqrt(state.c)
+        Y = z * std
+        w = xp.asarray(p.weights, dtype=state.mean.dtype, device=state.mean.device)
+        wpos = xp.where(w > 0, w, xp.zeros_like(w))
+        y_w, z_w = wpos @ Y, wpos @ z
+        mean = state.mean + state.sigma * y_w
+        g = state.generation + 1
+        ps = (1 - p.cs) * state.ps + math.sqrt(p.cs * (2 - p.cs) * p.mueff) * z_w
+        ps_norm = xp.linalg.vector_norm(ps)
+        bound = (1.4 + 2 / (p.n + 1)) * p.chi_n * math.sqrt(1 - (1 - p.cs) ** (2 * g))
+        hsig = xp.astype(ps_norm < bound, mean.dtype)
+        pc = (1 - p.cc) * state.pc + hsig * math.sqrt(p.cc * (2 - p.cc) * p.mueff) * y_w
+        z_sq = xp.sum(z**2, axis=1)
+        w_circ = xp.where(w >= 0, w, w * p.n / xp.maximum(z_sq, xp.full_like(z_sq, 1e-30)))
+        delta_h = (1 - hsig) * p.cc * (2 - p.cc)
+        c = (1 + p.c1 * delta_h - p.c1 - p.cmu * float(p.weights.sum())) * state.c
+        c = c + p.c1 * pc**2 + p.cmu * (w_circ @ Y**2)
+        i = g % p.n
+        new_std = xp.sqrt(xp.maximum(c, xp.zeros_like(c)))
+        summary = xp.stack(
+            [
+                ps_norm,
+                xp.max(new_std),
+                xp.max(xp.abs(pc)),
+                xp.min(c),
+                xp.max(c),
+                xp.astype(mean[i] + 0.1 * state.sigma * new_std[i] == mean[i], mean.dtype),
+                xp.astype(xp.any(mean + 0.2 * state.sigma * new_std == mean), mean.dtype),
+            ]
+        )
+        host = to_host(xp.concat([summary, values]))
+        ps_n, max_std, max_pc, lo, hi, axis, coord = (float(v) for v in host[:7])
+        sigma = state.sigma * math.exp(p.cs / p.damps * (ps_n / p.chi_n - 1))
+        if (
+            not (math.isfinite(lo) and math.isfinite(hi))
+            or hi <= 0
+            or lo < hi / self.max_condition
+        ):
+            warnings.warn(
+                "sep-CMA-ES: covariance diagonal became non-positive or exceeded "
+                "`max_condition`; repaired.",
+                GradfreeWarning,
+                stacklevel=2,
+            )
+            if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= 0:
+                c, hi = xp.ones_like(c), 1.0
+            c = xp.maximum(c, xp.full_like(c, hi / self.max_condition))
+            lo = max(lo, hi / self.max_condition)
+        return replace(
+            state,
+            mean=mean,
+            sigma=sigma,
+            c=c,
+            pc=pc,
+            ps=ps,
+            z=None,
+            generation=g,
+            history=state.history.push(host[7:], maxlen=self.history_length(p)),
+            diagnostics=(max_std, max_pc, hi / lo, math.sqrt(hi), axis, coord),
+        )
