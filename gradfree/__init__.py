@@ -10,7 +10,7 @@ from ._optimizer import Optimizer
 from ._random import check_rng
 from ._result import Status
 from ._validate import GradfreeWarning
-from .es import CMAES, OpenES, SepCMAES
+from .es import CMAES, PGPE, SNES, XNES, OpenES, SepCMAES
 from .evaluators import as_evaluator
 
 __version__ = "0.1.0"
@@ -21,6 +21,9 @@ __all__ = [
     "GradfreeWarning",
     "OpenES",
     "Optimizer",
+    "PGPE",
+    "SNES",
+    "XNES",
     "SepCMAES",
     "Status",
     "__version__",

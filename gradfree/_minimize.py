@@ -15,7 +15,7 @@ from ._driver import run
 from ._random import check_rng
 from ._typing import Array, Objective, Strategy
 from ._validate import check_bounds, check_x0
-from .es import CMAES, OpenES, SepCMAES
+from .es import CMAES, PGPE, SNES, XNES, OpenES, SepCMAES
 
 __all__ = [
     "DEFAULT_METHOD",
@@ -29,7 +29,10 @@ __all__ = [
 METHODS: dict[str, type] = {
     "cma-es": CMAES,
     "openai-es": OpenES,
+    "pgpe": PGPE,
     "sep-cma-es": SepCMAES,
+    "snes": SNES,
+    "xnes": XNES,
 }
 """Registered methods: lowercase, hyphenated name -> strategy class."""
 

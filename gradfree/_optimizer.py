@@ -89,8 +89,10 @@ class Optimizer:
             raise RuntimeError("tell() the values of the last ask() before asking again.")
         X = self._run.ask()
         if self._run.status is not None:
-            raise RuntimeError(f"the run has stopped ({self._run.result(final=True).message}); "
-                               "check stop() before ask().")
+            raise RuntimeError(
+                f"the run has stopped ({self._run.result(final=True).message}); "
+                "check stop() before ask()."
+            )
         self._pending = X
         return X
 

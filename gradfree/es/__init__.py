@@ -1,8 +1,27 @@
-"""Evolution strategies."""
+"""Evolution strategies: CMA-ES family, natural evolution strategies, PGPE, OpenAI-ES."""
 
 from ._cma_common import CMABase
 from ._cmaes import CMAES, CMAESState
 from ._openes import OpenES, OpenESState
+from ._pgpe import PGPE, ClipUp, ClipUpState, PGPEState
 from ._sepcma import SepCMAES, SepCMAESState
+from ._snes import SNES, SNESState
+from ._xnes import XNES, XNESState
 
-__all__ = ["CMABase", "CMAES", "CMAESState", "OpenES", "OpenESState", "SepCMAES", "SepCMAESState"]
+__all__ = [
+    "CMABase",
+    "CMAES",
+    "CMAESState",
+    "ClipUp",
+    "ClipUpState",
+    "OpenES",
+    "OpenESState",
+    "PGPE",
+    "PGPEState",
+    "SNES",
+    "SNESState",
+    "SepCMAES",
+    "SepCMAESState",
+    "XNES",
+    "XNESState",
+]
