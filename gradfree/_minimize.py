@@ -15,7 +15,7 @@ from ._driver import run
 from ._random import check_rng
 from ._typing import Array, Objective, Strategy
 from ._validate import check_bounds, check_x0
-from .es import CMAES, PGPE, SNES, XNES, OpenES, SepCMAES
+from .es import CMAES, PGPE, SNES, XNES, OpenES, Restarts, SepCMAES
 
 __all__ = [
     "DEFAULT_METHOD",
@@ -38,6 +38,8 @@ METHODS: dict[str, type] = {
 
 DEFAULT_METHOD = "cma-es"
 
+_RESTART_KEYS = ("restarts", "max_restarts", "popsize_factor", "restart_x0")
+
 
 def resolve_method(method: Any, options: Mapping[str, Any] | None = None) -> Strategy:
     """Turn a registry key, strategy class or configured instance into a strategy.
@@ -47,7 +49,9 @@ def resolve_method(method: Any, options: Mapping[str, Any] | None = None) -> Str
     method : str, strategy class or strategy instance
     options : dict, optional
         Hyperparameters for the strategy's config; an unknown name is a `TypeError`
-        that lists the valid ones.
+        that lists the valid ones. ``restarts='ipop'|'bipop'`` (with ``max_restarts``,
+        ``popsize_factor``, ``restart_x0``) wraps the strategy in
+        `gradfree.es.Restarts`.
 
     Raises
     ------
@@ -64,6 +68,7 @@ def resolve_method(method: Any, options: Mapping[str, Any] | None = None) -> Str
     if options is not None and not isinstance(options, Mapping):
         raise TypeError(f"`options` must be a dict; got {type(options).__name__}.")
     options = dict(options or {})
+    restart = {k: options.pop(k) for k in _RESTART_KEYS if k in options}
     if isinstance(method, str):
         key = method.lower()
         if key not in METHODS:
@@ -77,9 +82,15 @@ def resolve_method(method: Any, options: Mapping[str, Any] | None = None) -> Str
             f"strategy with init/ask/tell; got {method!r}."
         )
     if hasattr(method, "with_options"):
-        return method.with_options(options)
-    if options:
+        method = method.with_options(options)
+    elif options:
         raise TypeError(f"`options`: {type(method).__name__} takes no options; configure it.")
+    if restart:
+        kind = restart.pop("restarts", None)
+        if kind is None:
+            raise TypeError(f"`options` {sorted(restart)} need `restarts='ipop'|'bipop'`.")
+        if kind is not False:
+            method = Restarts(method, kind=kind, **restart)  # the wrapper works on any method
     return method
 
 

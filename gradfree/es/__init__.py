@@ -4,6 +4,7 @@ from ._cma_common import CMABase
 from ._cmaes import CMAES, CMAESState
 from ._openes import OpenES, OpenESState
 from ._pgpe import PGPE, ClipUp, ClipUpState, PGPEState
+from ._restarts import Restart, Restarts, RestartsState
 from ._sepcma import SepCMAES, SepCMAESState
 from ._snes import SNES, SNESState
 from ._xnes import XNES, XNESState
@@ -18,6 +19,9 @@ __all__ = [
     "OpenESState",
     "PGPE",
     "PGPEState",
+    "Restart",
+    "Restarts",
+    "RestartsState",
     "SNES",
     "SNESState",
     "SepCMAES",

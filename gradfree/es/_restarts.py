@@ -1,0 +1,191 @@
+"""Restarts with increasing population: IPOP and BIPOP, around any population strategy.
+
+IPOP: Auger & Hansen (2005), "A Restart CMA Evolution Strategy With Increasing
+Population Size", CEC: restart with the population multiplied by 2 whenever the inner
+strategy stops. BIPOP: Hansen (2009), "Benchmarking a BI-Population CMA-ES on the
+BBOB-2009 Function Testbed", GECCO workshop, sec. 2: alternate a large-population
+regime (popsize doubles) with a small one (``popsize = floor(lam_def * (lam_large /
+(2 lam_def)) ** (U**2))``, ``sigma0 = sigma0_def * 10 ** (-2 U)``, ``U ~ U(0, 1)``),
+running the small regime while it has used fewer evaluations than the large one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from .._array import asarray_like
+from .._base import StrategyBase, option_names
+from .._typing import Array
+from .._validate import check_choice, check_int, check_x0
+
+__all__ = ["Restart", "Restarts", "RestartsState"]
+
+
+@dataclass(frozen=True)
+class Restart:
+    """Record of one restart: when, why, and the configuration that followed."""
+
+    generation: int  # generations of the whole run before the restart
+    evaluations: int  # evaluations of the whole run before the restart
+    reason: str  # the inner strategy's stop message
+    regime: str  # 'ipop', 'large' or 'small'
+    popsize: int
+    sigma0: float | None
+
+
+@dataclass(frozen=True)
+class RestartsState:
+    """State of `Restarts`: the inner run plus the bookkeeping across restarts."""
+
+    x0: Array
+    current: Any  # the inner strategy's configuration in use
+    inner: Any  # the inner strategy's state
+    base_popsize: int | None = None  # first population size seen
+    large_popsize: int | None = None  # BIPOP: population of the last large regime
+    evals_large: int = 0
+    evals_small: int = 0
+    regime: str = "large"
+    pending: str | None = None  # stop message that asks for a restart at the next ask
+    final: str | None = None  # stop message once no restart is left
+    generation: int = 0
+    evaluations: int = 0
+    restarts: tuple[Restart, ...] = ()
+
+
+@dataclass(frozen=True)
+class Restarts(StrategyBase):
+    """Restart a strategy whenever it stops, with a larger (or BIPOP-varied) population.
+
+    Parameters
+    ----------
+    strategy : strategy
+        A configured strategy with a ``popsize`` option and a ``stop`` rule (CMA-ES,
+        sep-CMA-ES, NES, ...). ``popsize=None`` uses the strategy's own default first.
+    kind : {'ipop', 'bipop'}, default='ipop'
+    max_restarts : int, default=9
+    popsize_factor : float, default=2.0
+        Growth of the (large) population at each restart.
+    restart_x0 : callable, optional
+        ``restart_x0(rng) -> x0`` draws each restart's start point (e.g. uniformly in
+        a box); by default every restart begins at the original `x0`.
+
+    Notes
+    -----
+    Each restart is recorded in ``result.state.restarts`` (generation, evaluations,
+    reason, regime, popsize, sigma0). The run stops when the inner strategy stops and
+    no restart is left; budgets (`maxfev`, `maxiter`) count the whole run.
+    ``minimize(..., options={"restarts": "bipop", "max_restarts": 9})`` wraps any
+    method this way.
+
+    Examples
+    --------
+    >>> from gradfree import minimize
+    >>> from gradfree.es import CMAES
+    >>> def rastrigin(X):
+    ...     return 10 * X.shape[1] + (X**2 - 10 * np.cos(2 * np.pi * X)).sum(axis=1)
+    >>> res = minimize(rastrigin, np.full(2, 3.0), method=Restarts(CMAES(sigma0=2.0)),
+    ...                rng=1, workers="vectorized")
+    >>> res.fun < 1e-8, len(res.state.restarts) > 0
+    (True, True)
+    """
+
+    strategy: Any = None
+    kind: str = "ipop"
+    max_restarts: int = 9
+    popsize_factor: float = 2.0
+    restart_x0: Callable[[Any], Any] | None = None
+
+    def __post_init__(self) -> None:
+        names = (
+            option_names(type(self.strategy)) if dataclasses.is_dataclass(self.strategy) else []
+        )
+        if "popsize" not in names:
+            raise TypeError(
+                "`strategy` must be a configured strategy with a `popsize` option; "
+                f"got {self.strategy!r}."
+            )
+        check_choice(self.kind, "kind", ("ipop", "bipop"))
+        check_int(self.max_restarts, "max_restarts", low=0)
+        if not (isinstance(self.popsize_factor, (int, float)) and self.popsize_factor > 1):
+            raise ValueError(f"`popsize_factor` must be > 1; got {self.popsize_factor!r}.")
+        if self.restart_x0 is not None and not callable(self.restart_x0):
+            raise TypeError("`restart_x0` must be callable: restart_x0(rng) -> x0.")
+
+    @property
+    def _sigma_name(self) -> str | None:
+        names = option_names(type(self.strategy))
+        return next((n for n in ("sigma0", "sigma") if n in names), None)
+
+    def init(self, x0: Array, *, rng: Any) -> RestartsState:
+        return RestartsState(x0=x0, current=self.strategy, inner=self.strategy.init(x0, rng=rng))
+
+    def ask(self, state: RestartsState, *, rng: Any) -> tuple[Array, RestartsState]:
+        if state.pending is not None:
+            state = self._restart(state, rng)
+        X, inner = state.current.ask(state.inner, rng=rng)
+        if state.base_popsize is None:
+            state = replace(state, base_popsize=X.shape[0], large_popsize=X.shape[0])
+        return X, replace(state, inner=inner)
+
+    def tell(self, state: RestartsState, X: Array, values: Array) -> RestartsState:
+        inner = state.current.tell(state.inner, X, values)
+        n = X.shape[0]
+        small = self.kind == "bipop" and state.regime == "small"
+        state = replace(
+            state,
+            inner=inner,
+            generation=state.generation + 1,
+            evaluations=state.evaluations + n,
+            evals_small=state.evals_small + n * small,
+            evals_large=state.evals_large + n * (not small),
+        )
+        message = state.current.stop(inner)
+        if not message:
+            return state
+        if len(state.restarts) < self.max_restarts:
+            return replace(state, pending=message)
+        return replace(state, final=f"{message} (after {len(state.restarts)} restarts)")
+
+    def stop(self, state: RestartsState) -> str | None:
+        return state.final
+
+    def _restart(self, state: RestartsState, rng: Any) -> RestartsState:
+        """Start a fresh inner run; all randomness of the choice comes from `rng`."""
+        base, large = state.base_popsize or 2, state.large_popsize or 2
+        sigma_name = self._sigma_name
+        sigma0 = getattr(self.strategy, sigma_name) if sigma_name else None
+        if self.kind == "bipop" and state.evals_small < state.evals_large and state.restarts:
+            u = float(rng.uniform())
+            regime = "small"
+            popsize = int(base * (large / (2 * base)) ** (u**2))
+            if sigma0 is not None:
+                sigma0 = sigma0 * 10 ** (-2 * u)
+        else:
+            regime = "ipop" if self.kind == "ipop" else "large"
+            popsize = int(round(large * self.popsize_factor))
+            large = popsize
+        popsize = max(popsize, base)
+        if base % 2 == 0 and popsize % 2:  # keep mirrored-sampling methods valid
+            popsize += 1
+        changes: dict[str, Any] = {"popsize": popsize}
+        if sigma_name is not None:
+            changes[sigma_name] = sigma0
+        current = replace(self.strategy, **changes)
+        x0 = state.x0
+        if self.restart_x0 is not None:
+            x0 = check_x0(asarray_like(self.restart_x0(rng), state.x0))
+        record = Restart(
+            state.generation, state.evaluations, state.pending or "", regime, popsize, sigma0
+        )
+        return replace(
+            state,
+            current=current,
+            inner=current.init(x0, rng=rng),
+            large_popsize=large,
+            regime="small" if regime == "small" else "large",
+            pending=None,
+            restarts=state.restarts + (record,),
+        )
