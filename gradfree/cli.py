@@ -12,6 +12,7 @@ import numpy as np
 
 from . import __version__
 from ._minimize import METHODS, minimize
+from ._result import Status
 from .testing import Rotated, ellipsoid, problem_for, rosenbrock, sphere
 
 __all__ = ["main"]
@@ -23,6 +24,12 @@ def _demo_problems() -> list[tuple[str, Callable[..., Any], np.ndarray]]:
         ("rotated ellipsoid (cond 1e6)", Rotated(ellipsoid, 10, seed=0), np.full(10, 1.0)),
         ("rosenbrock", rosenbrock, np.zeros(2)),
     ]
+
+
+def _rule(res: Any) -> str:
+    """The stop rule in a word: the method's rule name, else the status name."""
+    head = res.message.split(":", 1)[0]
+    return head if ":" in res.message and " " not in head else Status(res.status).name.lower()
 
 
 def demo(maxfev: int = 20_000, seed: int = 0, out: TextIO | None = None) -> list[dict[str, Any]]:
@@ -66,7 +73,7 @@ def demo(maxfev: int = 20_000, seed: int = 0, out: TextIO | None = None) -> list
                     "fun": res.fun,
                     "nfev": res.nfev,
                     "seconds": time.perf_counter() - start,
-                    "status": res.message,
+                    "status": _rule(res),
                 }
             )
     header = (

@@ -225,3 +225,13 @@ def test_sep_cma_repairs_a_degenerate_diagonal():
     with pytest.warns(GradfreeWarning, match="repaired"):
         new = cma.tell(state, X, sphere(X))
     assert new.c.min() >= new.c.max() / 1e8 * (1 - 1e-12) and np.isfinite(new.c).all()
+
+
+def test_sep_cma_scale_drift_is_moved_into_sigma():
+    """On Rosenbrock the overall scale drifts from c into sigma; keeping max(c) in
+    [1e-10, 1e10] stops a spurious `tolupsigma` and lets the run converge."""
+    res = minimize(
+        rosenbrock, np.zeros(2), method=SepCMAES(), rng=0, workers="vectorized", maxfev=40_000
+    )
+    assert res.fun < 1e-8 and not res.message.startswith("tolupsigma")
+    assert 1e-10 < float(res.state.c.max()) < 1e10

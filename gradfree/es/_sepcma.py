@@ -132,6 +132,12 @@ class SepCMAES(CMABase):
                 c, hi = xp.ones_like(c), 1.0
             c = xp.maximum(c, xp.full_like(c, hi / self.max_condition))
             lo = max(lo, hi / self.max_condition)
+        if not 1e-10 < hi < 1e10:
+            # Without correlations, the overall scale can drift between sigma and c (it
+            # does on Rosenbrock). Move it into sigma: the distribution is unchanged.
+            root = math.sqrt(hi)
+            c, pc, sigma = c / hi, pc / root, sigma * root
+            max_std, max_pc, lo, hi = max_std / root, max_pc / root, lo / hi, 1.0
         return replace(
             state,
             mean=mean,
