@@ -4,6 +4,7 @@ One black-box interface for population methods (``init`` / ``ask`` / ``tell``), 
 driver, scipy's `OptimizeResult`, and arrays that follow ``x0``.
 """
 
+from ._bounded import Bounded
 from ._driver import iterate, run
 from ._minimize import METHODS, minimize, scipy_method
 from ._optimizer import Optimizer
@@ -16,6 +17,7 @@ from .evaluators import as_evaluator
 __version__ = "0.1.0"
 
 __all__ = [
+    "Bounded",
     "CMAES",
     "METHODS",
     "GradfreeWarning",

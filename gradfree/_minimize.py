@@ -11,16 +11,19 @@ import numpy as np
 from scipy.optimize import OptimizeResult
 
 from ._array import to_host
+from ._base import option_names
+from ._bounded import Bounded
+from ._bounds import BOUND_METHODS
 from ._driver import run
 from ._random import check_rng
 from ._typing import Array, Objective, Strategy
-from ._validate import check_bounds, check_x0
+from ._validate import check_bounds, check_choice, check_x0
 from .es import CMAES, PGPE, SNES, XNES, OpenES, Restarts, SepCMAES
 
 __all__ = [
     "DEFAULT_METHOD",
     "METHODS",
-    "attach_bounds",
+    "build_strategy",
     "minimize",
     "resolve_method",
     "scipy_method",
@@ -94,14 +97,29 @@ def resolve_method(method: Any, options: Mapping[str, Any] | None = None) -> Str
     return method
 
 
-def attach_bounds(strategy: Strategy, bounds: Any, x0: Array) -> Strategy:
-    """Validate `bounds` for `x0` and hand them to a strategy that supports them."""
+def build_strategy(
+    method: Any, options: Mapping[str, Any] | None, bounds: Any, x0: Array
+) -> Strategy:
+    """`resolve_method`, then bounds: native where the strategy has a ``bounds`` option,
+    else through `Bounded` with ``options['bounds_method']`` (default 'transform')."""
+    if options is not None and not isinstance(options, Mapping):
+        raise TypeError(f"`options` must be a dict; got {type(options).__name__}.")
+    options = dict(options or {})
+    bounds_method = check_choice(
+        options.pop("bounds_method", BOUND_METHODS[0]), "bounds_method", BOUND_METHODS
+    )
+    strategy = resolve_method(method, options)
     box = check_bounds(bounds, x0)
     if box is None:
         return strategy
-    if not getattr(type(strategy), "supports_bounds", False):
-        raise ValueError(f"`bounds`: method {type(strategy).__name__} does not support bounds.")
-    return dataclasses.replace(strategy, bounds=box)  # type: ignore[type-var]
+    cls = type(strategy)
+    if getattr(cls, "supports_bounds", False):
+        if dataclasses.is_dataclass(strategy) and "bounds" in option_names(cls):
+            return dataclasses.replace(strategy, bounds=box)  # type: ignore[type-var]
+        raise ValueError(f"`bounds`: {cls.__name__} already handles bounds; pass them there.")
+    if getattr(cls, "vector_values", False):
+        raise ValueError(f"`bounds`: method {cls.__name__} does not support bounds.")
+    return Bounded(strategy, box[0], box[1], method=bounds_method)
 
 
 def minimize(
@@ -139,7 +157,12 @@ def minimize(
     args : tuple, default=()
         Extra arguments passed to `fun`.
     bounds : scipy.optimize.Bounds or sequence of (low, high), optional
-        Box constraints, for methods that support them (``supports_bounds``).
+        Box constraints. Every scalar-objective method handles them through
+        `gradfree.Bounded`: the strategy searches unbounded internal points, the
+        objective is evaluated at their image in the box (pycma's smooth
+        ``BoundTransform`` by default; ``options={"bounds_method": "clip" | "reflect"}``
+        chooses another map), and the strategy is told the internal points.
+        ``result.x`` is always an evaluated point inside the box.
     rng : None, int, SeedSequence or numpy.random.Generator, optional
         Source of all randomness; the same seed gives the same run.
     workers : int, 'vectorized', Executor, dask Client or map-like, default=1
@@ -187,7 +210,7 @@ def minimize(
     (True, 8000, 'Maximum number of iterations (`maxiter`) reached.')
     """
     x0 = check_x0(x0)
-    strategy = attach_bounds(resolve_method(method, options), bounds, x0)
+    strategy = build_strategy(method, options, bounds, x0)
     rng = check_rng(rng)
     return run(
         strategy,
@@ -248,7 +271,8 @@ def scipy_method(method: Any = DEFAULT_METHOD, **options: Any) -> Callable[..., 
     >>> res.fun < 1e-2
     True
     """
-    resolve_method(method, {k: v for k, v in options.items() if k not in _RUN_KEYS})
+    check = {k: v for k, v in options.items() if k not in _RUN_KEYS and k != "bounds_method"}
+    resolve_method(method, check)
 
     def _method(
         fun: Objective,

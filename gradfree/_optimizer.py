@@ -10,7 +10,7 @@ from scipy.optimize import OptimizeResult
 
 from ._array import asarray_like
 from ._driver import Run
-from ._minimize import DEFAULT_METHOD, attach_bounds, resolve_method
+from ._minimize import DEFAULT_METHOD, build_strategy
 from ._random import check_rng
 from ._typing import Array
 from ._validate import check_x0
@@ -61,7 +61,7 @@ class Optimizer:
         if x0 is None:
             raise TypeError("`x0` is required.")
         x0 = check_x0(x0)
-        strategy = attach_bounds(resolve_method(method, options), bounds, x0)
+        strategy = build_strategy(method, options, bounds, x0)
         self._run = Run(
             strategy,
             x0,

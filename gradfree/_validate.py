@@ -183,8 +183,13 @@ def check_bounds(bounds: Any, x0: Array) -> tuple[Array, Array] | None:
 
     d = x0.shape[0]
     if isinstance(bounds, Bounds):
-        lb = np.broadcast_to(np.asarray(bounds.lb, dtype=np.float64), (d,))
-        ub = np.broadcast_to(np.asarray(bounds.ub, dtype=np.float64), (d,))
+        lb, ub = (np.asarray(b, dtype=np.float64) for b in (bounds.lb, bounds.ub))
+        if any(b.ndim > 1 or (b.ndim == 1 and b.shape[0] != d) for b in (lb, ub)):
+            raise ValueError(
+                f"`bounds` must have one (low, high) pair per entry of `x0` ({d}); "
+                f"got lb {lb.shape} and ub {ub.shape}."
+            )
+        lb, ub = np.broadcast_to(lb, (d,)), np.broadcast_to(ub, (d,))
     else:
         try:
             pairs = np.asarray(
@@ -210,6 +215,8 @@ def check_bounds(bounds: Any, x0: Array) -> tuple[Array, Array] | None:
     if (lb > ub).any():
         i = int(np.flatnonzero(lb > ub)[0])
         raise ValueError(f"`bounds` low > high at entry {i}: ({lb[i]}, {ub[i]}).")
+    if (lb == np.inf).any() or (ub == -np.inf).any():
+        raise ValueError("`bounds` must not have low = +inf or high = -inf (an empty side).")
     x = to_host(x0)
     outside = (x < lb) | (x > ub)
     if outside.any():

@@ -189,10 +189,12 @@ def test_cupy_matches_numpy(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_bounds_capability(name, xp):
+@pytest.mark.parametrize("bounds_method", ["transform", "clip", "reflect"])
+def test_bounds_are_never_violated(name, xp, bounds_method):
+    """Every evaluated point lies in the box (natively or through `Bounded`)."""
     strategy = make(name)
     box = [(-1.0, 1.0), (-2.0, 0.0), (0.0, 3.0)]
-    if not type(strategy).supports_bounds:
+    if type(strategy).vector_values and not type(strategy).supports_bounds:
         with pytest.raises(ValueError, match="does not support bounds"):
             run_min(name, x0_for(xp), bounds=box)
         return
@@ -202,12 +204,21 @@ def test_bounds_capability(name, xp):
         seen.append(to_host(X).copy())
         return problem_for(strategy)(X)
 
-    minimize(
-        recording, x0_for(xp), method=strategy, bounds=box, workers="vectorized", rng=0, maxiter=5
+    res = minimize(
+        recording,
+        x0_for(xp),
+        method=strategy,
+        bounds=box,
+        workers="vectorized",
+        rng=0,
+        maxiter=5,
+        options={"bounds_method": bounds_method},
     )
     lo, hi = np.asarray(box).T
     evaluated = np.concatenate(seen)
     assert (evaluated >= lo).all() and (evaluated <= hi).all()
+    assert array_namespace(res.x) is array_namespace(x0_for(xp))
+    assert (to_host(res.x) >= lo).all() and (to_host(res.x) <= hi).all()
 
 
 # -- failures -----------------------------------------------------------------------
