@@ -16,6 +16,8 @@ from ._typing import Array
 
 __all__ = ["asarray_like", "get_xp", "gpu_available", "to_host"]
 
+_NUMPY = array_namespace(np.empty(0))
+
 
 def get_xp(*arrays: Array) -> tuple[Any, Any]:
     """Return the namespace and device shared by `arrays`.
@@ -45,9 +47,11 @@ def get_xp(*arrays: Array) -> tuple[Any, Any]:
     >>> xp.__name__, dev
     ('array_api_compat.numpy', 'cpu')
     """
-    xp = array_namespace(*arrays)
     if len(arrays) == 1:
-        return xp, device(arrays[0])
+        if type(arrays[0]) is np.ndarray:  # the common case, without the lookup
+            return _NUMPY, "cpu"
+        return array_namespace(arrays[0]), device(arrays[0])
+    xp = array_namespace(*arrays)
     devices = {str(device(a)) for a in arrays}
     if len(devices) > 1:
         raise ValueError(f"arrays live on different devices: {sorted(devices)}")

@@ -8,6 +8,7 @@ checkpoint needs only the host generator.
 
 from __future__ import annotations
 
+import math
 from numbers import Integral
 from typing import Any
 
@@ -97,8 +98,10 @@ def normal(rng: np.random.Generator, shape: tuple[int, ...], *, like: Array) -> 
     >>> z.shape, z.dtype
     ((2, 3), dtype('float32'))
     """
-    size = int(np.prod(shape, dtype=np.int64))
-    if is_cupy_array(like) and size >= DEVICE_DRAW_THRESHOLD:
+    if type(like) is np.ndarray:
+        z = rng.standard_normal(shape)
+        return z if like.dtype == np.float64 else z.astype(like.dtype)
+    if is_cupy_array(like) and math.prod(shape) >= DEVICE_DRAW_THRESHOLD:
         import cupy
 
         seed = int(rng.integers(2**63))

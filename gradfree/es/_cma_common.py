@@ -8,7 +8,7 @@ scaled by (n + 2) / 3).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -45,6 +45,7 @@ class CMAParams:
     cmu: float
     damps: float
     chi_n: float  # E||N(0, I)||
+    weight_sum: float  # sum of all weights, below 1 with negative weights (eq. 47)
 
 
 def cma_params(n: int, lam: int, *, active: bool = True, separable: bool = False) -> CMAParams:
@@ -90,11 +91,15 @@ def cma_params(n: int, lam: int, *, active: bool = True, separable: bool = False
         weights[mu:] = min(alpha_mu, alpha_mueff, alpha_posdef) * neg / np.abs(neg).sum()
     chi_n = math.sqrt(n) * (1 - 1 / (4 * n) + 1 / (21 * n**2))
     return CMAParams(
-        n, lam, mu, weights, *(float(v) for v in (mueff, cc, cs, c1, cmu, damps, chi_n))
+        n,
+        lam,
+        mu,
+        weights,
+        *(float(v) for v in (mueff, cc, cs, c1, cmu, damps, chi_n, weights.sum())),
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class FunHistory:
     """Bounded host histories of each generation's best and median value.
 
@@ -102,19 +107,22 @@ class FunHistory:
     ``10 + ceil(30 n / lam)`` generations, and ``tolstagnation``.
     """
 
-    best: tuple[float, ...] = ()
-    median: tuple[float, ...] = ()
+    best: np.ndarray = field(default_factory=lambda: np.empty(0))
+    median: np.ndarray = field(default_factory=lambda: np.empty(0))
     worst: float = math.inf
 
     def push(self, values: np.ndarray, maxlen: int) -> FunHistory:
-        finite = values[np.isfinite(values)]
-        if not len(finite):
+        """Append one generation's (host) values; one sort gives best, median and worst."""
+        s = np.sort(values[np.isfinite(values)])
+        k = s.shape[0]
+        if not k:
             return self
-        keep = max(0, maxlen - 1)
+        median = s[k // 2] if k % 2 else 0.5 * (s[k // 2 - 1] + s[k // 2])
+        start = max(0, self.best.shape[0] - max(0, maxlen - 1))
         return FunHistory(
-            best=(self.best[-keep:] if keep else ()) + (float(finite.min()),),
-            median=(self.median[-keep:] if keep else ()) + (float(np.median(finite)),),
-            worst=float(finite.max()),
+            best=np.append(self.best[start:], s[0]),
+            median=np.append(self.median[start:], median),
+            worst=float(s[-1]),
         )
 
     def check(
@@ -129,14 +137,15 @@ class FunHistory:
         """The first of these stop rules that fires, as a message; else None."""
         window = 10 + math.ceil(30 * n / lam)
         recent = self.best[-window:]
-        if len(recent) == window:
+        if recent.shape[0] == window:
+            lo, hi = float(recent.min()), float(recent.max())
             if tolfun is not None:
-                span = max(max(recent), self.worst) - min(recent)
+                span = max(hi, self.worst) - lo
                 if span < tolfun:
                     return f"tolfun: recent function values span {span:.3g} < {tolfun:.3g}"
-            if tolfunhist is not None and max(recent) - min(recent) < tolfunhist:
+            if tolfunhist is not None and hi - lo < tolfunhist:
                 return f"tolfunhist: best values of {window} generations span < {tolfunhist:.3g}"
-        if tolstagnation is not None and len(self.best) >= tolstagnation:
+        if tolstagnation is not None and self.best.shape[0] >= tolstagnation:
             k = max(1, math.ceil(0.2 * tolstagnation))
             old_b, new_b = np.median(self.best[-tolstagnation:][:k]), np.median(self.best[-k:])
             old_m, new_m = np.median(self.median[-tolstagnation:][:k]), np.median(self.median[-k:])

@@ -36,6 +36,8 @@ class CMAESState:
     """State of `CMAES` between generations (device arrays plus host diagnostics)."""
 
     params: CMAParams
+    wpos: Array  # (lam,) positive recombination weights, zero for the worse half
+    wneg_n: Array  # (lam,) n times the negative weights (eq. 46), zero for the better half
     mean: Array  # (n,)
     sigma: float
     C: Array  # (n, n) covariance
@@ -44,8 +46,11 @@ class CMAESState:
     pc: Array  # (n,) evolution path of C
     ps: Array  # (n,) conjugate evolution path of sigma
     z: Array | None = None  # (lam, n) pending standard normal draws
+    Y: Array | None = None  # (lam, n) pending steps B D z
     generation: int = 0
     eigen_generation: int = 0
+    condition: float = 1.0  # host: condition number of C at the last decomposition
+    max_axis: float = 1.0  # host: largest D at the last decomposition
     history: FunHistory = FunHistory()
     diagnostics: tuple[float, ...] = ()  # host: max std, max |pc|, cond, max D, no-effect flags
 
@@ -80,11 +85,13 @@ class CMAES(CMABase):
         del rng  # deterministic start
         xp, _ = get_xp(x0)
         n = x0.shape[0]
-        lam = self.popsize or default_popsize(n)
+        p = cma_params(n, self.popsize or default_popsize(n), active=self.active)
         eye = asarray_like(np.eye(n), x0)
         zeros = xp.zeros_like(x0)
         return CMAESState(
-            params=cma_params(n, lam, active=self.active),
+            params=p,
+            wpos=asarray_like(np.maximum(p.weights, 0), x0),
+            wneg_n=asarray_like(np.minimum(p.weights, 0) * n, x0),
             mean=x0,
             sigma=self.sigma0,
             C=eye,
@@ -98,64 +105,85 @@ class CMAES(CMABase):
         p = state.params
         z = normal(rng, (p.lam, p.n), like=state.mean)  # eq. (38)
         Y = (z * state.D) @ state.B.T  # eq. (39): y = B D z, all rows in one product
-        return state.mean + state.sigma * Y, replace(state, z=z)  # eq. (40)
+        return state.mean + state.sigma * Y, replace(state, z=z, Y=Y)  # eq. (40)
 
     def tell(self, state: CMAESState, X: Array, values: Array) -> CMAESState:
-        if state.z is None or X.shape != state.z.shape:
+        if state.z is None or state.Y is None or X.shape != state.z.shape:
             raise ValueError("`tell` needs the population of the preceding `ask`.")
         xp, _ = get_xp(state.mean)
-        p = state.params
+        p, g = state.params, state.generation + 1
         order = xp.argsort(values, stable=True)
-        z = xp.take(state.z, order, axis=0)
-        Y = (z * state.D) @ state.B.T
-        w = asarray_like(p.weights, state.mean)
-        wpos = xp.where(w > 0, w, xp.zeros_like(w))
-        y_w, z_w = wpos @ Y, wpos @ z  # eq. (41)
+        z, Y = xp.take(state.z, order, axis=0), xp.take(state.Y, order, axis=0)
+        y_w, z_w = state.wpos @ Y, state.wpos @ z  # eq. (41)
         mean = state.mean + state.sigma * y_w  # eq. (42), c_m = 1
-        g = state.generation + 1
         # eq. (43); C^(-1/2) y_w = B z_w with the B, D that sampled this generation
         ps = (1 - p.cs) * state.ps + math.sqrt(p.cs * (2 - p.cs) * p.mueff) * (state.B @ z_w)
         ps_norm = xp.linalg.vector_norm(ps)
         bound = (1.4 + 2 / (p.n + 1)) * p.chi_n * math.sqrt(1 - (1 - p.cs) ** (2 * g))
         hsig = xp.astype(ps_norm < bound, mean.dtype)
         pc = (1 - p.cc) * state.pc + hsig * math.sqrt(p.cc * (2 - p.cc) * p.mueff) * y_w  # (45)
-        # eq. (46): negative weights act on Mahalanobis-normalized steps
-        z_sq = xp.sum(z**2, axis=1)
-        w_circ = xp.where(w >= 0, w, w * p.n / xp.maximum(z_sq, xp.full_like(z_sq, 1e-30)))
-        delta_h = (1 - hsig) * p.cc * (2 - p.cc)
-        C = (1 + p.c1 * delta_h - p.c1 - p.cmu * float(p.weights.sum())) * state.C  # eq. (47)
-        C = C + p.c1 * (pc[:, None] * pc[None, :]) + p.cmu * ((Y.T * w_circ) @ Y)
-        # one host transfer: step-size factor, values and the stop diagnostics
-        std = xp.sqrt(xp.maximum(xp.linalg.diagonal(C), xp.zeros_like(mean)))
-        host = to_host(
-            xp.concat(
-                [
-                    xp.reshape(ps_norm, (1,)),
-                    xp.reshape(xp.max(std), (1,)),
-                    xp.reshape(xp.max(xp.abs(pc)), (1,)),
-                    values,
-                ]
-            )
-        )
+        # eq. (46): negative weights act on Mahalanobis-normalized steps, n / ||z||^2
+        z_sq = xp.sum(z * z, axis=1)
+        w_circ = state.wpos + state.wneg_n / xp.maximum(z_sq, xp.full_like(z_sq, 1e-30))
+        # eq. (47) as one product: rank-one (pc) and rank-mu (Y) terms stacked
+        decay = 1 + p.c1 * (1 - hsig) * p.cc * (2 - p.cc) - p.c1 - p.cmu * p.weight_sum
+        Ya = xp.concat([xp.reshape(pc, (1, p.n)), Y])
+        wa = xp.concat([xp.full((1,), p.c1, dtype=mean.dtype, device=mean.device), p.cmu * w_circ])
+        C = decay * state.C + (Ya.T * wa) @ Ya
+        diag = xp.linalg.diagonal(C)
+        i = g % p.n
+        axis_step = 0.1 * state.sigma * state.D[i] * state.B[:, i]
+        coord_step = 0.2 * state.sigma * xp.sqrt(xp.maximum(diag, xp.zeros_like(diag)))
+        due = g - state.eigen_generation >= 1 / (10 * p.n * (p.c1 + p.cmu))  # sec. B.2
+        summary = [
+            ps_norm,
+            xp.max(diag),
+            xp.max(xp.abs(pc)),
+            xp.astype(xp.all(mean + axis_step == mean), mean.dtype),
+            xp.astype(xp.any(mean + coord_step == mean), mean.dtype),
+        ]
+        if due:
+            summary.append(xp.astype(xp.all(xp.isfinite(C)), mean.dtype))
+        host = to_host(xp.concat([xp.stack(summary), values]))  # the one host transfer
+        k = len(summary)
         sigma = state.sigma * math.exp(p.cs / p.damps * (float(host[0]) / p.chi_n - 1))  # (44)
-        state = replace(state, mean=mean, sigma=sigma, C=C, pc=pc, ps=ps, z=None, generation=g)
-        gap = max(1, int(1 / (10 * p.n * (p.c1 + p.cmu))))
-        if g - state.eigen_generation >= gap:
-            state = self._decompose(state)
-        history = state.history.push(host[3:], maxlen=self.history_length(p))
+        state = replace(
+            state,
+            mean=mean,
+            sigma=sigma,
+            C=C,
+            pc=pc,
+            ps=ps,
+            z=None,
+            Y=None,
+            generation=g,
+            history=state.history.push(host[k:], maxlen=self.history_length(p)),
+        )
+        if due:
+            state = self._decompose(state, finite=bool(host[5]))
+        max_std = math.sqrt(max(float(host[1]), 0.0))
         return replace(
             state,
-            history=history,
-            diagnostics=(float(host[1]), float(host[2])) + self._effect(state),
+            diagnostics=(
+                max_std,
+                float(host[2]),
+                state.condition,
+                state.max_axis,
+                float(host[3]),
+                float(host[4]),
+            ),
         )
 
-    def _decompose(self, state: CMAESState) -> CMAESState:
+    def _decompose(self, state: CMAESState, finite: bool | None = None) -> CMAESState:
         """Eigendecomposition of C, repairing definiteness and capping the condition."""
         xp, _ = get_xp(state.C)
-        C = (state.C + state.C.T) / 2
-        if bool(to_host(xp.all(xp.isfinite(C)))):
+        if finite is None:
+            finite = bool(to_host(xp.all(xp.isfinite(state.C))))
+        if finite:
+            C = (state.C + state.C.T) / 2
             evals, B = xp.linalg.eigh(C)
-            lo, hi = (float(v) for v in to_host(xp.stack([xp.min(evals), xp.max(evals)])))
+            host = to_host(evals)
+            lo, hi = float(host[0]), float(host[-1])  # eigh sorts ascending
             if hi > 0:
                 floor = hi / self.max_condition
                 if lo < floor:
@@ -170,8 +198,15 @@ class CMAES(CMABase):
                     )
                     evals = xp.maximum(evals, xp.full_like(evals, floor))
                     C = (B * evals) @ B.T
+                    lo = floor
                 return replace(
-                    state, C=C, B=B, D=xp.sqrt(evals), eigen_generation=state.generation
+                    state,
+                    C=C,
+                    B=B,
+                    D=xp.sqrt(evals),
+                    condition=hi / lo,
+                    max_axis=math.sqrt(hi),
+                    eigen_generation=state.generation,
                 )
         warnings.warn(
             "CMA-ES: covariance matrix became non-finite or zero; reset to the identity.",
@@ -187,23 +222,7 @@ class CMAES(CMABase):
             D=xp.ones_like(state.mean),
             pc=zeros,
             ps=zeros,
+            condition=1.0,
+            max_axis=1.0,
             eigen_generation=state.generation,
         )
-
-    def _effect(self, state: CMAESState) -> tuple[float, ...]:
-        """Condition number, largest axis length, and whether axis/coordinate steps still
-        move the mean."""
-        xp, _ = get_xp(state.mean)
-        i = state.generation % state.params.n
-        axis_step = 0.1 * state.sigma * state.D[i] * state.B[:, i]
-        coord_step = 0.2 * state.sigma * xp.sqrt(xp.linalg.diagonal(state.C))
-        flags = xp.stack(
-            [
-                xp.astype(xp.all(state.mean + axis_step == state.mean), state.mean.dtype),
-                xp.astype(xp.any(state.mean + coord_step == state.mean), state.mean.dtype),
-                (xp.max(state.D) / xp.min(state.D)) ** 2,
-                xp.max(state.D),
-            ]
-        )
-        axis, coord, cond, max_d = (float(v) for v in to_host(flags))
-        return cond, max_d, axis, coord

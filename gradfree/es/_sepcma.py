@@ -12,7 +12,9 @@ import warnings
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .._array import get_xp, to_host
+import numpy as np
+
+from .._array import asarray_like, get_xp, to_host
 from .._random import normal
 from .._typing import Array
 from .._validate import GradfreeWarning
@@ -26,6 +28,8 @@ class SepCMAESState:
     """State of `SepCMAES` between generations."""
 
     params: CMAParams
+    wpos: Array  # (lam,) positive recombination weights by rank
+    wneg_n: Array  # (lam,) n times the negative weights by rank
     mean: Array  # (n,)
     sigma: float
     c: Array  # (n,) diagonal of the covariance
@@ -64,8 +68,11 @@ class SepCMAES(CMABase):
         xp, _ = get_xp(x0)
         n = x0.shape[0]
         lam = self.popsize or default_popsize(n)
+        p = cma_params(n, lam, active=self.active, separable=True)
         return SepCMAESState(
-            params=cma_params(n, lam, active=self.active, separable=True),
+            params=p,
+            wpos=asarray_like(np.maximum(p.weights, 0), x0),
+            wneg_n=asarray_like(np.minimum(p.weights, 0) * n, x0),
             mean=x0,
             sigma=self.sigma0,
             c=xp.ones_like(x0),
@@ -76,19 +83,19 @@ class SepCMAES(CMABase):
     def ask(self, state: SepCMAESState, *, rng: Any) -> tuple[Array, SepCMAESState]:
         xp, _ = get_xp(state.mean)
         z = normal(rng, (state.params.lam, state.params.n), like=state.mean)
-        return state.mean + state.sigma * (z * xp.sqrt(state.c)), replace(state, z=z)
+        return state.mean + z * (state.sigma * xp.sqrt(state.c)), replace(state, z=z)
 
     def tell(self, state: SepCMAESState, X: Array, values: Array) -> SepCMAESState:
         if state.z is None or X.shape != state.z.shape:
             raise ValueError("`tell` needs the population of the preceding `ask`.")
         xp, _ = get_xp(state.mean)
-        p = state.params
-        z = xp.take(state.z, xp.argsort(values, stable=True), axis=0)
+        p, z = state.params, state.z
+        # weights by row (permuted by rank) rather than rows permuted: no (lam, n) copy
+        rank = xp.argsort(xp.argsort(values, stable=True), stable=True)
+        wpos, wneg_n = xp.take(state.wpos, rank), xp.take(state.wneg_n, rank)
         std = xp.sqrt(state.c)
-        Y = z * std
-        w = xp.asarray(p.weights, dtype=state.mean.dtype, device=state.mean.device)
-        wpos = xp.where(w > 0, w, xp.zeros_like(w))
-        y_w, z_w = wpos @ Y, wpos @ z
+        z_w = wpos @ z
+        y_w = z_w * std  # y = sqrt(c) z, never formed for the whole population
         mean = state.mean + state.sigma * y_w
         g = state.generation + 1
         ps = (1 - p.cs) * state.ps + math.sqrt(p.cs * (2 - p.cs) * p.mueff) * z_w
@@ -96,11 +103,11 @@ class SepCMAES(CMABase):
         bound = (1.4 + 2 / (p.n + 1)) * p.chi_n * math.sqrt(1 - (1 - p.cs) ** (2 * g))
         hsig = xp.astype(ps_norm < bound, mean.dtype)
         pc = (1 - p.cc) * state.pc + hsig * math.sqrt(p.cc * (2 - p.cc) * p.mueff) * y_w
-        z_sq = xp.sum(z**2, axis=1)
-        w_circ = xp.where(w >= 0, w, w * p.n / xp.maximum(z_sq, xp.full_like(z_sq, 1e-30)))
+        z_sq = z * z
+        w_circ = wpos + wneg_n / xp.maximum(xp.sum(z_sq, axis=1), xp.full_like(wpos, 1e-30))
         delta_h = (1 - hsig) * p.cc * (2 - p.cc)
-        c = (1 + p.c1 * delta_h - p.c1 - p.cmu * float(p.weights.sum())) * state.c
-        c = c + p.c1 * pc**2 + p.cmu * (w_circ @ Y**2)
+        c = (1 + p.c1 * delta_h - p.c1 - p.cmu * p.weight_sum) * state.c
+        c = c + p.c1 * pc**2 + p.cmu * (w_circ @ z_sq) * state.c
         i = g % p.n
         new_std = xp.sqrt(xp.maximum(c, xp.zeros_like(c)))
         summary = xp.stack(
