@@ -11,7 +11,7 @@ from ._optimizer import Optimizer
 from ._random import check_rng
 from ._result import Status
 from ._validate import GradfreeWarning
-from .es import CMAES, PGPE, SNES, XNES, OpenES, SepCMAES
+from .es import CMAES, LMMAES, PGPE, SNES, XNES, OpenES, SepCMAES
 from .evaluators import as_evaluator
 
 __version__ = "0.1.0"
@@ -19,6 +19,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Bounded",
     "CMAES",
+    "LMMAES",
     "METHODS",
     "GradfreeWarning",
     "OpenES",

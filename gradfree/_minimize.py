@@ -18,7 +18,7 @@ from ._driver import run
 from ._random import check_rng
 from ._typing import Array, Objective, Strategy
 from ._validate import check_bounds, check_choice, check_x0
-from .es import CMAES, PGPE, SNES, XNES, OpenES, Restarts, SepCMAES
+from .es import CMAES, LMMAES, PGPE, SNES, XNES, OpenES, Restarts, SepCMAES
 
 __all__ = [
     "DEFAULT_METHOD",
@@ -31,6 +31,7 @@ __all__ = [
 
 METHODS: dict[str, type] = {
     "cma-es": CMAES,
+    "lm-ma-es": LMMAES,
     "openai-es": OpenES,
     "pgpe": PGPE,
     "sep-cma-es": SepCMAES,

@@ -2,6 +2,7 @@
 
 from ._cma_common import CMABase
 from ._cmaes import CMAES, CMAESState
+from ._lmmaes import LMMAES, LMMAESState
 from ._openes import OpenES, OpenESState
 from ._pgpe import PGPE, ClipUp, ClipUpState, PGPEState
 from ._restarts import Restart, Restarts, RestartsState
@@ -15,6 +16,8 @@ __all__ = [
     "CMAESState",
     "ClipUp",
     "ClipUpState",
+    "LMMAES",
+    "LMMAESState",
     "OpenES",
     "OpenESState",
     "PGPE",

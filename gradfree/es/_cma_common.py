@@ -127,15 +127,13 @@ class FunHistory:
 
     def check(
         self,
-        n: int,
-        lam: int,
+        window: int,
         *,
         tolfun: float | None,
         tolfunhist: float | None,
         tolstagnation: int | None,
     ) -> str | None:
         """The first of these stop rules that fires, as a message; else None."""
-        window = 10 + math.ceil(30 * n / lam)
         recent = self.best[-window:]
         if recent.shape[0] == window:
             lo, hi = float(recent.min()), float(recent.max())
@@ -216,12 +214,17 @@ class CMABase(StrategyBase):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"`{name}` must be a bool; got {getattr(self, name)!r}.")
 
-    def _stagnation(self, p: CMAParams) -> int:
-        return self.tolstagnation or int(100 + 100 * p.n**1.5 / p.lam)
+    def _windows(self, p: Any) -> tuple[int, int]:
+        """Generations looked back by ``tolfun``/``tolfunhist`` and by ``tolstagnation``,
+        both capped at 20000 (pycma's cap on its histories) so that they can fire at
+        large n too."""
+        fun = 10 + math.ceil(30 * p.n / p.lam)
+        stag = self.tolstagnation or int(100 + 100 * p.n**1.5 / p.lam)
+        return min(fun, 20_000), min(stag, 20_000)
 
-    def history_length(self, p: CMAParams) -> int:
+    def history_length(self, p: Any) -> int:
         """Generations of best/median values kept for the stop rules."""
-        return min(20_000, max(self._stagnation(p), 10 + math.ceil(30 * p.n / p.lam)))
+        return max(self._windows(p))
 
     def stop(self, state: Any) -> str | None:
         """pycma-style stop rules on ``state.diagnostics`` =
@@ -232,12 +235,9 @@ class CMABase(StrategyBase):
         p, sigma = state.params, state.sigma
         if self.tolx is not None and sigma * max(max_std, max_pc) < self.tolx:
             return f"tolx: sigma * max(std, |pc|) = {sigma * max(max_std, max_pc):.3g}"
+        window, stagnation = self._windows(p)
         hist = state.history.check(
-            p.n,
-            p.lam,
-            tolfun=self.tolfun,
-            tolfunhist=self.tolfunhist,
-            tolstagnation=self._stagnation(p),
+            window, tolfun=self.tolfun, tolfunhist=self.tolfunhist, tolstagnation=stagnation
         )
         if hist:
             return hist

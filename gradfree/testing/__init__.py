@@ -26,6 +26,7 @@ __all__ = [
 
 TEST_CONFIGS: dict[str, dict[str, Any]] = {
     "cma-es": {"popsize": 8, "sigma0": 0.3},
+    "lm-ma-es": {"popsize": 8, "sigma0": 0.3},
     "openai-es": {"popsize": 8, "sigma": 0.1, "learning_rate": 0.05},
     "pgpe": {"popsize": 8},
     "sep-cma-es": {"popsize": 8, "sigma0": 0.3},
