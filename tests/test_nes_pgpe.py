@@ -12,7 +12,8 @@ from scipy.linalg import expm
 
 from gradfree import minimize
 from gradfree._array import to_host
-from gradfree.es._nes_common import default_popsize, nes_utilities, utility_table
+from gradfree.es._cma_common import default_popsize
+from gradfree.es._nes_common import nes_utilities, utility_table
 from gradfree.es._pgpe import PGPE, ClipUp
 from gradfree.es._snes import SNES
 from gradfree.es._xnes import XNES, expm_symmetric

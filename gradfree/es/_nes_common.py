@@ -15,18 +15,7 @@ from .._array import asarray_like, get_xp
 from .._typing import Array
 from ..shaping import finite_or_inf
 
-__all__ = ["default_popsize", "nes_utilities", "utility_table"]
-
-
-def default_popsize(d: int) -> int:
-    """Population size ``4 + floor(3 ln d)`` of Table 1.
-
-    Examples
-    --------
-    >>> default_popsize(1), default_popsize(10), default_popsize(1000)
-    (4, 10, 24)
-    """
-    return 4 + int(math.floor(3 * math.log(d)))
+__all__ = ["nes_utilities", "utility_table"]
 
 
 def utility_table(n: int) -> np.ndarray:

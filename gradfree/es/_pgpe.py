@@ -27,7 +27,7 @@ from .._typing import Array, UpdateRule
 from .._validate import check_choice, check_int, check_nonnegative, check_positive
 from ..shaping import centered_ranks
 from ..updates import SGD, Adam
-from ._nes_common import default_popsize
+from ._cma_common import default_popsize
 
 __all__ = ["PGPE", "ClipUp", "ClipUpState", "PGPEState"]
 

@@ -24,7 +24,8 @@ from .._base import StrategyBase
 from .._random import normal
 from .._typing import Array
 from .._validate import check_int, check_positive
-from ._nes_common import default_popsize, nes_utilities
+from ._cma_common import default_popsize
+from ._nes_common import nes_utilities
 
 __all__ = ["XNES", "XNESState", "expm_symmetric"]
 
