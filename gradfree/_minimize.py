@@ -18,7 +18,17 @@ from ._driver import run
 from ._random import check_rng
 from ._typing import Array, Objective, Strategy
 from ._validate import check_bounds, check_choice, check_x0
-from .es import CMAES, LMMAES, PGPE, SNES, XNES, OpenES, Restarts, SepCMAES
+from .es import (
+    CMAES,
+    LMMAES,
+    PGPE,
+    SNES,
+    XNES,
+    OpenES,
+    Restarts,
+    SepCMAES,
+    UncertaintyHandling,
+)
 
 __all__ = [
     "DEFAULT_METHOD",
@@ -55,7 +65,8 @@ def resolve_method(method: Any, options: Mapping[str, Any] | None = None) -> Str
         Hyperparameters for the strategy's config; an unknown name is a `TypeError`
         that lists the valid ones. ``restarts='ipop'|'bipop'`` (with ``max_restarts``,
         ``popsize_factor``, ``restart_x0``) wraps the strategy in
-        `gradfree.es.Restarts`.
+        `gradfree.es.Restarts`; ``noise_handling=True`` wraps it in
+        `gradfree.es.UncertaintyHandling` (UH-CMA-ES, for noisy objectives).
 
     Raises
     ------
@@ -73,6 +84,9 @@ def resolve_method(method: Any, options: Mapping[str, Any] | None = None) -> Str
         raise TypeError(f"`options` must be a dict; got {type(options).__name__}.")
     options = dict(options or {})
     restart = {k: options.pop(k) for k in _RESTART_KEYS if k in options}
+    noise = options.pop("noise_handling", False)
+    if not isinstance(noise, bool):
+        raise TypeError(f"`noise_handling` must be a bool; got {noise!r}.")
     if isinstance(method, str):
         key = method.lower()
         if key not in METHODS:
@@ -89,6 +103,10 @@ def resolve_method(method: Any, options: Mapping[str, Any] | None = None) -> Str
         method = method.with_options(options)
     elif options:
         raise TypeError(f"`options`: {type(method).__name__} takes no options; configure it.")
+    if noise:
+        if restart.get("restarts"):
+            raise ValueError("`noise_handling` and `restarts` cannot be combined yet.")
+        method = UncertaintyHandling(method)
     if restart:
         kind = restart.pop("restarts", None)
         if kind is None:

@@ -3,6 +3,7 @@
 from ._cma_common import CMABase
 from ._cmaes import CMAES, CMAESState
 from ._lmmaes import LMMAES, LMMAESState
+from ._noise import UncertaintyHandling, UncertaintyHandlingState
 from ._openes import OpenES, OpenESState
 from ._pgpe import PGPE, ClipUp, ClipUpState, PGPEState
 from ._restarts import Restart, Restarts, RestartsState
@@ -29,6 +30,8 @@ __all__ = [
     "SNESState",
     "SepCMAES",
     "SepCMAESState",
+    "UncertaintyHandling",
+    "UncertaintyHandlingState",
     "XNES",
     "XNESState",
 ]
