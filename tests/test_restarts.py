@@ -34,14 +34,19 @@ def test_ipop_doubles_the_population_and_records_why():
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_bipop_solves_rastrigin(seed):
+    def at_target(intermediate_result):
+        if intermediate_result.fun < 1e-8:
+            raise StopIteration
+
     res = minimize(
         rastrigin,
         np.full(5, 3.0),
         method=CMAES(sigma0=2.0),
         rng=seed,
         workers="vectorized",
-        maxfev=60_000,
-        options={"restarts": "bipop", "max_restarts": 9},
+        maxfev=100_000,
+        callback=at_target,
+        options={"restarts": "bipop", "max_restarts": 30},
     )
     assert res.fun < 1e-8
     regimes = {r.regime for r in res.state.restarts}
