@@ -8,7 +8,7 @@ from typing import Any, ClassVar, TypeVar
 
 from ._typing import Array
 
-__all__ = ["StrategyBase", "option_names"]
+__all__ = ["StrategyBase", "WrapperBase", "check_inner", "option_names"]
 
 S = TypeVar("S", bound="StrategyBase")
 
@@ -51,3 +51,31 @@ class StrategyBase:
                 f"valid options are {valid}."
             )
         return dataclasses.replace(self, **options)  # type: ignore[type-var]
+
+
+def check_inner(strategy: Any, owner: str) -> None:
+    """Raise unless `strategy` is a configured scalar-objective strategy `owner` can wrap."""
+    if not all(callable(getattr(strategy, a, None)) for a in ("init", "ask", "tell")):
+        raise TypeError(
+            f"`strategy` must be a configured strategy with init/ask/tell; got {strategy!r}."
+        )
+    if getattr(type(strategy), "vector_values", False):
+        raise TypeError(
+            f"`strategy`: {type(strategy).__name__} takes vector values; "
+            f"{owner} wraps scalar-objective strategies only."
+        )
+
+
+class WrapperBase(StrategyBase):
+    """A strategy around ``self.strategy`` whose state keeps the inner state as ``inner``;
+    the stop rule and the loss are the inner strategy's."""
+
+    strategy: Any
+
+    def stop(self, state: Any) -> str | None:
+        stop = getattr(self.strategy, "stop", None)
+        return stop(state.inner) if stop is not None else None
+
+    def loss(self, values: Array) -> Array:
+        loss = getattr(self.strategy, "loss", None)
+        return loss(values) if loss is not None else values

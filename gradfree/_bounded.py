@@ -9,7 +9,7 @@ import numpy as np
 from array_api_compat import is_array_api_obj
 
 from ._array import to_host
-from ._base import StrategyBase
+from ._base import WrapperBase, check_inner
 from ._bounds import _INVERSES, _MAPS, BOUND_METHODS
 from ._typing import Array
 from ._validate import check_bounds, check_choice
@@ -42,7 +42,7 @@ class BoundedState:
 
 
 @dataclass(frozen=True, eq=False)
-class Bounded(StrategyBase):
+class Bounded(WrapperBase):
     """Box bounds for any strategy: it searches internal points, the objective sees mapped ones.
 
     Each generation the inner strategy proposes internal points ``Y`` (unbounded);
@@ -109,16 +109,7 @@ class Bounded(StrategyBase):
     supports_bounds: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
-        if not all(callable(getattr(self.strategy, a, None)) for a in ("init", "ask", "tell")):
-            raise TypeError(
-                f"`strategy` must be a configured strategy with init/ask/tell; "
-                f"got {self.strategy!r}."
-            )
-        if getattr(type(self.strategy), "vector_values", False):
-            raise TypeError(
-                f"`strategy`: {type(self.strategy).__name__} takes vector values; "
-                "Bounded wraps scalar-objective strategies only."
-            )
+        check_inner(self.strategy, "Bounded")
         check_choice(self.method, "method", BOUND_METHODS)
         lb, ub = _host_bound(self.lb, "lb"), _host_bound(self.ub, "ub")
         if (lb == np.inf).any():
@@ -158,11 +149,3 @@ class Bounded(StrategyBase):
             raise ValueError("`tell` needs the population of the preceding `ask`.")
         inner = self.strategy.tell(state.inner, state.Y, values)
         return replace(state, inner=inner, Y=None)
-
-    def stop(self, state: BoundedState) -> str | None:
-        stop = getattr(self.strategy, "stop", None)
-        return stop(state.inner) if stop is not None else None
-
-    def loss(self, values: Array) -> Array:
-        loss = getattr(self.strategy, "loss", None)
-        return loss(values) if loss is not None else values

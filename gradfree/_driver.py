@@ -308,10 +308,9 @@ def iterate(
     >>> [r.nit for r in results], results[-1].message
     ([1, 2, 3, 4, 5], 'Maximum number of iterations (`maxiter`) reached.')
     """
-    job = Run(
-        strategy, x0, rng=check_rng(rng), maxiter=maxiter, maxfev=maxfev, tol=tol, history=history
+    job, evaluator, f = _start(
+        strategy, fun, x0, args, rng, workers, maxiter, maxfev, tol, on_error, history
     )
-    evaluator, f = as_evaluator(workers), wrap_objective(fun, args, on_error)
     while job.status is None:
         job.step(evaluator, f)
         yield job.result(final=job.status is not None)
@@ -350,10 +349,9 @@ def run(
     """
     if callback is not None and not callable(callback):
         raise TypeError(f"`callback` must be callable; got {type(callback).__name__}.")
-    job = Run(
-        strategy, x0, rng=check_rng(rng), maxiter=maxiter, maxfev=maxfev, tol=tol, history=history
+    job, evaluator, f = _start(
+        strategy, fun, x0, args, rng, workers, maxiter, maxfev, tol, on_error, history
     )
-    evaluator, f = as_evaluator(workers), wrap_objective(fun, args, on_error)
     bar = _progress_bar(progress)
     try:
         while job.status is None:
@@ -371,6 +369,26 @@ def run(
         if bar is not None:
             bar.close()
     return job.result(final=True)
+
+
+def _start(
+    strategy: Strategy,
+    fun: Objective,
+    x0: Array,
+    args: tuple[Any, ...],
+    rng: Any,
+    workers: Any,
+    maxiter: int | None,
+    maxfev: int | None,
+    tol: float | None,
+    on_error: str,
+    history: int,
+) -> tuple[Run, BaseEvaluator, Objective]:
+    """The run's bookkeeping, its evaluator and the wrapped objective (shared setup)."""
+    job = Run(
+        strategy, x0, rng=check_rng(rng), maxiter=maxiter, maxfev=maxfev, tol=tol, history=history
+    )
+    return job, as_evaluator(workers), wrap_objective(fun, args, on_error)
 
 
 def _progress_bar(progress: bool) -> Any:

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from .._array import asarray_like, get_xp, to_host
-from .._base import StrategyBase
+from .._base import WrapperBase, check_inner
 from .._typing import Array
 from .._validate import check_nonnegative, check_positive
 
@@ -137,7 +137,7 @@ class UncertaintyHandlingState:
 
 
 @dataclass(frozen=True)
-class UncertaintyHandling(StrategyBase):
+class UncertaintyHandling(WrapperBase):
     """UH-CMA-ES: measure the uncertainty of the ranking, raise the step size when high.
 
     Each generation a few candidates of the inner strategy are evaluated a second time
@@ -232,16 +232,7 @@ class UncertaintyHandling(StrategyBase):
     cum: float = 1.0
 
     def __post_init__(self) -> None:
-        if not all(callable(getattr(self.strategy, a, None)) for a in ("init", "ask", "tell")):
-            raise TypeError(
-                f"`strategy` must be a configured strategy with init/ask/tell; "
-                f"got {self.strategy!r}."
-            )
-        if getattr(type(self.strategy), "vector_values", False):
-            raise TypeError(
-                f"`strategy`: {type(self.strategy).__name__} takes vector values; "
-                "UncertaintyHandling wraps scalar-objective strategies only."
-            )
+        check_inner(self.strategy, "UncertaintyHandling")
         if self.reevals is not None:
             check_positive(self.reevals, "reevals")
         check_nonnegative(self.epsilon, "epsilon")
@@ -311,7 +302,3 @@ class UncertaintyHandling(StrategyBase):
             factor_history=(state.factor_history + (factor,))[-HISTORY_LENGTH:],
             n_reevals=state.n_reevals + len(state.idx),
         )
-
-    def stop(self, state: UncertaintyHandlingState) -> str | None:
-        stop = getattr(self.strategy, "stop", None)
-        return stop(state.inner) if stop is not None else None
