@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -27,40 +26,11 @@ from ._array import get_xp, to_host
 from ._random import check_rng
 from ._result import Status, build_result
 from ._typing import Array, Objective, Strategy
-from ._validate import check_choice, check_int, check_nonnegative, check_x0
-from .evaluators import FAILED, BaseEvaluator, as_evaluator
+from ._validate import check_int, check_nonnegative, check_x0
+from .evaluators import BaseEvaluator, as_evaluator, wrap_objective
 from .shaping import finite_or_inf
 
 __all__ = ["Run", "iterate", "run"]
-
-
-@dataclass(frozen=True)
-class _Wrapped:
-    """Objective with bound `args` and the ``on_error`` policy; picklable for workers."""
-
-    fun: Objective
-    args: tuple[Any, ...]
-    on_error: str
-
-    def __call__(self, x: Array) -> Any:
-        try:
-            return self.fun(x, *self.args)
-        except Exception:
-            if self.on_error == "raise":
-                raise
-            return FAILED
-
-
-def wrap_objective(fun: Objective, args: tuple[Any, ...] = (), on_error: str = "raise") -> Any:
-    """Bind `args` and the failure policy to `fun` (no wrapper when neither is needed)."""
-    if not callable(fun):
-        raise TypeError(f"`fun` must be callable; got {type(fun).__name__}.")
-    if not isinstance(args, tuple):
-        args = (args,)
-    check_choice(on_error, "on_error", ("raise", "nan"))
-    if not args and on_error == "raise":
-        return fun
-    return _Wrapped(fun, args, on_error)
 
 
 class Run:

@@ -15,13 +15,14 @@ import concurrent.futures
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ._array import asarray_like, to_host
 from ._typing import Array, Objective
-from ._validate import check_int
+from ._validate import check_choice, check_int
 
 __all__ = [
     "BaseEvaluator",
@@ -32,6 +33,7 @@ __all__ = [
     "SerialEvaluator",
     "VectorizedEvaluator",
     "as_evaluator",
+    "wrap_objective",
 ]
 
 
@@ -78,6 +80,35 @@ def _eval_rows(fun: Objective, rows: Iterable[Any]) -> list[Any]:
 def _split(rows: np.ndarray, k: int) -> list[np.ndarray]:
     """Split rows into at most `k` contiguous, non-empty chunks."""
     return [c for c in np.array_split(rows, max(1, min(k, len(rows)))) if len(c)]
+
+
+@dataclass(frozen=True)
+class _Wrapped:
+    """Objective with bound `args` and the ``on_error`` policy; picklable for workers."""
+
+    fun: Objective
+    args: tuple[Any, ...]
+    on_error: str
+
+    def __call__(self, x: Array) -> Any:
+        try:
+            return self.fun(x, *self.args)
+        except Exception:
+            if self.on_error == "raise":
+                raise
+            return FAILED
+
+
+def wrap_objective(fun: Objective, args: tuple[Any, ...] = (), on_error: str = "raise") -> Any:
+    """Bind `args` and the failure policy to `fun` (no wrapper when neither is needed)."""
+    if not callable(fun):
+        raise TypeError(f"`fun` must be callable; got {type(fun).__name__}.")
+    if not isinstance(args, tuple):
+        args = (args,)
+    check_choice(on_error, "on_error", ("raise", "nan"))
+    if not args and on_error == "raise":
+        return fun
+    return _Wrapped(fun, args, on_error)
 
 
 class BaseEvaluator(ABC):
