@@ -5,7 +5,9 @@ driver, scipy's `OptimizeResult`, and arrays that follow ``x0``.
 """
 
 from ._bounded import Bounded
+from ._constrained import Constrained
 from ._driver import iterate, run
+from ._integrality import Integrality
 from ._minimize import METHODS, minimize, scipy_method
 from ._optimizer import Optimizer
 from ._random import check_rng
@@ -19,9 +21,11 @@ __version__ = "0.1.0"
 __all__ = [
     "Bounded",
     "CMAES",
+    "Constrained",
     "LMMAES",
     "METHODS",
     "GradfreeWarning",
+    "Integrality",
     "OpenES",
     "Optimizer",
     "PGPE",

@@ -8,7 +8,15 @@ from typing import Any, ClassVar, TypeVar
 
 from ._typing import Array
 
-__all__ = ["StrategyBase", "WrapperBase", "check_inner", "option_names"]
+__all__ = [
+    "StrategyBase",
+    "WrapperBase",
+    "center_of",
+    "check_inner",
+    "marginal_std_of",
+    "option_names",
+    "shift_center",
+]
 
 S = TypeVar("S", bound="StrategyBase")
 
@@ -66,9 +74,52 @@ def check_inner(strategy: Any, owner: str) -> None:
         )
 
 
+def center_of(strategy: Any, state: Any) -> Array:
+    """The centre of `strategy`'s search distribution, as a point the objective would see.
+
+    A strategy (or wrapper) may define ``center(state)``; otherwise the state's ``mean``
+    is the centre. Raises `TypeError` for a strategy with neither.
+    """
+    center = getattr(strategy, "center", None)
+    if center is not None:
+        return center(state)
+    if not hasattr(state, "mean"):
+        raise TypeError(
+            f"{type(strategy).__name__} has no search centre (no `center` method and "
+            "no `mean` in its state)."
+        )
+    return state.mean
+
+
+def marginal_std_of(strategy: Any, state: Any) -> Array:
+    """Per-coordinate standard deviations ``(d,)`` of `strategy`'s sampling distribution.
+
+    Strategies opt in by defining ``marginal_std(state)``; `TypeError` otherwise.
+    """
+    std = getattr(strategy, "marginal_std", None)
+    if std is None:
+        raise TypeError(
+            f"{type(strategy).__name__} does not report per-coordinate standard "
+            "deviations (`marginal_std`)."
+        )
+    return std(state)
+
+
+def shift_center(strategy: Any, state: Any, delta: Array) -> Any:
+    """`state` with the search centre moved by `delta` ``(d,)`` (no other change).
+
+    Wrappers define ``shift_center(state, delta)``; a plain strategy's ``mean`` moves.
+    """
+    shift = getattr(strategy, "shift_center", None)
+    if shift is not None:
+        return shift(state, delta)
+    return dataclasses.replace(state, mean=state.mean + delta)
+
+
 class WrapperBase(StrategyBase):
     """A strategy around ``self.strategy`` whose state keeps the inner state as ``inner``;
-    the stop rule and the loss are the inner strategy's."""
+    the stop rule, the loss, the centre, the marginal deviations and centre shifts are
+    the inner strategy's."""
 
     strategy: Any
 
@@ -79,3 +130,19 @@ class WrapperBase(StrategyBase):
     def loss(self, values: Array) -> Array:
         loss = getattr(self.strategy, "loss", None)
         return loss(values) if loss is not None else values
+
+    def _current(self, state: Any) -> Any:
+        """The inner strategy configuration in use (wrappers that swap it override this)."""
+        del state
+        return self.strategy
+
+    def center(self, state: Any) -> Array:
+        return center_of(self._current(state), state.inner)
+
+    def marginal_std(self, state: Any) -> Array:
+        return marginal_std_of(self._current(state), state.inner)
+
+    def shift_center(self, state: Any, delta: Array) -> Any:
+        return dataclasses.replace(
+            state, inner=shift_center(self._current(state), state.inner, delta)
+        )

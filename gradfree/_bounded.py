@@ -144,6 +144,10 @@ class Bounded(WrapperBase):
         X = _MAPS[self.method](Y, state.lb, state.ub)
         return X, replace(state, inner=inner, Y=Y)
 
+    def center(self, state: BoundedState) -> Array:
+        """The image in the box of the inner strategy's centre."""
+        return _MAPS[self.method](super().center(state), state.lb, state.ub)
+
     def tell(self, state: BoundedState, X: Array, values: Array) -> BoundedState:
         if state.Y is None or X.shape != state.Y.shape:
             raise ValueError("`tell` needs the population of the preceding `ask`.")

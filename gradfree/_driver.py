@@ -10,6 +10,10 @@ Failure policy: a non-finite value (NaN or +-inf) counts as the worst of its gen
 the run with ``Status.NONFINITE`` and is not told. An objective that raises propagates
 its exception (``on_error='raise'``, the default; the exception carries the result so
 far as ``exc.gradfree_result``) or counts as NaN (``on_error='nan'``).
+
+A strategy with a ``violation(values) -> (n,)`` hook (`gradfree.Constrained`) has its
+best point tracked lexicographically, least violation first, then lowest loss; the
+result then carries ``maxcv`` and is no ``success`` while ``maxcv > 0``.
 """
 
 from __future__ import annotations
@@ -72,6 +76,7 @@ class Run:
         self._vector = bool(getattr(type(strategy), "vector_values", False))
         self._loss = getattr(strategy, "loss", None)
         self._stop = getattr(strategy, "stop", None)
+        self._violation = getattr(strategy, "violation", None)
         self.x0 = x0 = check_x0(x0)
         self._xp, _ = get_xp(x0)
         self.rng = rng
@@ -85,6 +90,7 @@ class Run:
         self.popsize: int | None = None
         self.best_x: Array | None = None
         self.best_fun = math.inf
+        self.best_violation = math.inf if self._violation is not None else 0.0
         self.population: Array | None = None
         self.population_values: Array | None = None
         self.status: Status | None = None
@@ -175,8 +181,16 @@ class Run:
             gen_best, gen_worst = float(host[i]), float(host[finite].max())
             if not self._vector:
                 told = finite_or_inf(values)
-        if gen_best < self.best_fun:
-            self.best_fun, self.best_x = gen_best, self._xp.asarray(X[i, ...], copy=True)
+        if self._violation is None:
+            if gen_best < self.best_fun:
+                self.best_fun, self.best_x = gen_best, self._xp.asarray(X[i, ...], copy=True)
+        else:  # constrained: the least violation first, then the lowest value
+            viol = np.asarray(to_host(self._violation(values)), dtype=np.float64)
+            viol = np.where(np.isnan(viol) | np.isnan(host), np.inf, viol)
+            j = int(np.lexsort((host, viol))[0])
+            if (viol[j], host[j]) < (self.best_violation, self.best_fun):
+                self.best_violation, self.best_fun = float(viol[j]), float(host[j])
+                self.best_x = self._xp.asarray(X[j, ...], copy=True)
         self.state = self.strategy.tell(self.state, X, told)
         self.nit += 1
         self.population, self.population_values = X, values
@@ -239,7 +253,9 @@ class Run:
         if final:
             extra["history"] = self.history()
         x = self.best_x if self.best_x is not None else self.x0
-        return build_result(
+        if self._violation is not None:
+            extra["maxcv"] = self.best_violation
+        res = build_result(
             x=x,
             fun=self.best_fun,
             nit=self.nit,
@@ -248,6 +264,13 @@ class Run:
             message=self.message,
             **extra,
         )
+        if final and self.best_violation > 0:
+            res.success = False
+            res.message = (
+                f"{res.message} The best point does not satisfy the constraints "
+                f"(maxcv={self.best_violation:.3g})."
+            )
+        return res
 
 
 def iterate(

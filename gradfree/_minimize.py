@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -14,7 +14,9 @@ from ._array import to_host
 from ._base import option_names
 from ._bounded import Bounded
 from ._bounds import BOUND_METHODS
+from ._constrained import Constrained, ConstrainedObjective, parse_constraints
 from ._driver import run
+from ._integrality import Integrality, check_integrality
 from ._random import check_rng
 from ._typing import Array, Objective, Strategy
 from ._validate import check_bounds, check_choice, check_x0
@@ -53,6 +55,7 @@ METHODS: dict[str, type] = {
 DEFAULT_METHOD = "cma-es"
 
 _RESTART_KEYS = ("restarts", "max_restarts", "popsize_factor", "restart_x0")
+_WRAPPER_KEYS = ("bounds_method", "margin", "feasibility_tol")  # options of the wrappers
 
 
 def resolve_method(method: Any, options: Mapping[str, Any] | None = None) -> Strategy:
@@ -117,20 +120,54 @@ def resolve_method(method: Any, options: Mapping[str, Any] | None = None) -> Str
 
 
 def build_strategy(
-    method: Any, options: Mapping[str, Any] | None, bounds: Any, x0: Array
+    method: Any,
+    options: Mapping[str, Any] | None,
+    bounds: Any,
+    x0: Array,
+    *,
+    integrality: Any = None,
+    constraint_bounds: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Strategy:
-    """`resolve_method`, then bounds: native where the strategy has a ``bounds`` option,
-    else through `Bounded` with ``options['bounds_method']`` (default 'transform')."""
+    """`resolve_method`, then the wrappers, innermost first.
+
+    Bounds: native where the strategy has a ``bounds`` option, else through `Bounded`
+    with ``options['bounds_method']`` (default 'transform'). Integer variables: through
+    `Integrality` (``options['margin']``), which owns the bounds of those variables.
+    Constraints ``lb <= c(x) <= ub`` (`constraint_bounds`): through `Constrained`
+    (``options['feasibility_tol']``).
+    """
     if options is not None and not isinstance(options, Mapping):
         raise TypeError(f"`options` must be a dict; got {type(options).__name__}.")
     options = dict(options or {})
-    bounds_method = check_choice(
-        options.pop("bounds_method", BOUND_METHODS[0]), "bounds_method", BOUND_METHODS
-    )
+    wrapper_options = {name: options.pop(name) for name in _WRAPPER_KEYS if name in options}
     strategy = resolve_method(method, options)
     box = check_bounds(bounds, x0)
-    if box is None:
-        return strategy
+    mask = check_integrality(integrality, x0)
+    if mask is None and "margin" in wrapper_options:
+        raise TypeError("`margin` is an option for integer variables; pass `integrality`.")
+    if constraint_bounds is None and "feasibility_tol" in wrapper_options:
+        raise TypeError("`feasibility_tol` is an option for constraints; pass `constraints`.")
+    bounds_method = check_choice(
+        wrapper_options.get("bounds_method", BOUND_METHODS[0]), "bounds_method", BOUND_METHODS
+    )
+    levels: tuple[Any, Any] = (None, None)
+    if mask is not None and box is not None:
+        lb, ub = (np.array(to_host(b), dtype=np.float64) for b in box)
+        levels = (lb[mask], ub[mask])
+        lb[mask], ub[mask] = -np.inf, np.inf  # `Integrality` keeps these in range
+        finite = np.isfinite(lb).any() or np.isfinite(ub).any()
+        box = (lb, ub) if finite else None
+    if box is not None:
+        strategy = _with_bounds(strategy, box, bounds_method)
+    if mask is not None:
+        strategy = Integrality(strategy, mask, *levels, margin=wrapper_options.get("margin"))
+    if constraint_bounds is not None:
+        tol = wrapper_options.get("feasibility_tol", 0.0)
+        strategy = Constrained(strategy, *constraint_bounds, feasibility_tol=tol)
+    return strategy
+
+
+def _with_bounds(strategy: Strategy, box: tuple[Any, Any], bounds_method: str) -> Strategy:
     cls = type(strategy)
     if getattr(cls, "supports_bounds", False):
         if dataclasses.is_dataclass(strategy) and "bounds" in option_names(cls):
@@ -148,6 +185,8 @@ def minimize(
     *,
     args: tuple[Any, ...] = (),
     bounds: Any = None,
+    constraints: Any = None,
+    integrality: Any = None,
     rng: Any = None,
     workers: Any = 1,
     maxiter: int | None = None,
@@ -182,6 +221,21 @@ def minimize(
         ``BoundTransform`` by default; ``options={"bounds_method": "clip" | "reflect"}``
         chooses another map), and the strategy is told the internal points.
         ``result.x`` is always an evaluated point inside the box.
+    constraints : NonlinearConstraint, LinearConstraint, dict or a sequence of them, optional
+        Constraints ``lb <= c(x) <= ub`` (dicts: scipy's ``{'type': 'ineq' | 'eq',
+        'fun': ...}``, ``fun(x) >= 0`` or ``== 0``), handled by an adaptive augmented
+        Lagrangian (`gradfree.Constrained`): each generation also evaluates the
+        distribution mean; ``result.x`` is the best feasible point seen (else the least
+        infeasible), ``result.maxcv`` its largest violation, and ``success`` is False
+        while ``maxcv > 0``. ``options['feasibility_tol']`` sets what counts as
+        feasible (default 0; raise it for equality constraints). Constraint functions
+        are called one point at a time, also with ``workers='vectorized'``.
+    integrality : array_like of bool, shape (d,), optional
+        Which variables take integer values (as in scipy's
+        `~scipy.optimize.differential_evolution`), handled by CMA-ES with margin
+        (`gradfree.Integrality`, ``options['margin']``): the objective sees integral
+        values, rounded and kept within `bounds`. Needs a method that reports its
+        per-coordinate deviations (every ES here except ``'lm-ma-es'``).
     rng : None, int, SeedSequence or numpy.random.Generator, optional
         Source of all randomness; the same seed gives the same run.
     workers : int, 'vectorized', Executor, dask Client or map-like, default=1
@@ -229,7 +283,22 @@ def minimize(
     (True, 8000, 'Maximum number of iterations (`maxiter`) reached.')
     """
     x0 = check_x0(x0)
-    strategy = build_strategy(method, options, bounds, x0)
+    constraint_bounds = None
+    if constraints is not None and not (isinstance(constraints, Sequence) and not constraints):
+        funs, lb, ub = parse_constraints(constraints, x0)
+        constraint_bounds = (lb, ub)
+        fun, args = (
+            ConstrainedObjective(fun, args if isinstance(args, tuple) else (args,), funs),
+            (),
+        )
+    strategy = build_strategy(
+        method,
+        options,
+        bounds,
+        x0,
+        integrality=integrality,
+        constraint_bounds=constraint_bounds,
+    )
     rng = check_rng(rng)
     return run(
         strategy,
@@ -277,8 +346,9 @@ def scipy_method(method: Any = DEFAULT_METHOD, **options: Any) -> Callable[..., 
     Returns
     -------
     callable
-        Accepts what scipy passes to a custom method. ``jac``, ``hess``, ``hessp`` and
-        ``constraints`` are rejected (these methods use none of them).
+        Accepts what scipy passes to a custom method. ``constraints`` go to
+        `gradfree.minimize` (augmented Lagrangian), as does ``integrality`` given in
+        ``options``; ``jac``, ``hess`` and ``hessp`` are rejected (no derivatives).
 
     Examples
     --------
@@ -290,7 +360,7 @@ def scipy_method(method: Any = DEFAULT_METHOD, **options: Any) -> Callable[..., 
     >>> res.fun < 1e-2
     True
     """
-    check = {k: v for k, v in options.items() if k not in _RUN_KEYS and k != "bounds_method"}
+    check = {k: v for k, v in options.items() if k not in _RUN_KEYS and k not in _WRAPPER_KEYS}
     resolve_method(method, check)
 
     def _method(
@@ -309,8 +379,6 @@ def scipy_method(method: Any = DEFAULT_METHOD, **options: Any) -> Callable[..., 
         for name, value in (("jac", jac), ("hess", hess), ("hessp", hessp)):
             if value is not None and value is not False:
                 raise ValueError(f"`{name}`: gradfree methods use no derivatives.")
-        if constraints:
-            raise ValueError("`constraints` are not supported by this method.")
         merged = {**options, **kwargs}
         run_kw = {k: merged.pop(k) for k in list(merged) if k in _RUN_KEYS}
         return minimize(
@@ -319,6 +387,7 @@ def scipy_method(method: Any = DEFAULT_METHOD, **options: Any) -> Callable[..., 
             method,
             args=args,
             bounds=bounds,
+            constraints=constraints or None,
             callback=_scipy_callback(callback),
             options=merged,
             **run_kw,
@@ -329,5 +398,15 @@ def scipy_method(method: Any = DEFAULT_METHOD, **options: Any) -> Callable[..., 
 
 
 _RUN_KEYS = frozenset(
-    {"rng", "workers", "maxiter", "maxfev", "tol", "progress", "on_error", "history"}
+    {
+        "rng",
+        "workers",
+        "maxiter",
+        "maxfev",
+        "tol",
+        "progress",
+        "on_error",
+        "history",
+        "integrality",
+    }
 )

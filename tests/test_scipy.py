@@ -54,10 +54,7 @@ def test_scipy_options_are_checked():
         scipy.optimize.minimize(sphere, np.ones(2), method=method, options={"bogus": 1})
     with pytest.raises(ValueError, match="jac"):
         scipy.optimize.minimize(sphere, np.ones(2), method=method, jac=lambda x: 2 * x)
-    with pytest.raises(ValueError, match="constraints"):
+    with pytest.raises(TypeError, match=r"constraints\[0\]"):
         scipy.optimize.minimize(
-            sphere,
-            np.ones(2),
-            method=method,
-            constraints=[{"type": "ineq", "fun": lambda x: x[0]}],
+            sphere, np.ones(2), method=method, constraints=[{"type": "bad", "fun": len}]
         )

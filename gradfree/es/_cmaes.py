@@ -101,6 +101,11 @@ class CMAES(CMABase):
             ps=zeros,
         )
 
+    def marginal_std(self, state: CMAESState) -> Array:
+        """Per-coordinate standard deviations of the sampling distribution, ``(d,)``."""
+        xp, _ = get_xp(state.mean)
+        return state.sigma * xp.sqrt(xp.linalg.diagonal(state.C))
+
     def ask(self, state: CMAESState, *, rng: Any) -> tuple[Array, CMAESState]:
         p = state.params
         z = normal(rng, (p.lam, p.n), like=state.mean)  # eq. (38)

@@ -108,6 +108,11 @@ class OpenES(StrategyBase):
         del rng  # deterministic start
         return OpenESState(mean=x0, noise=None, opt=self.update.init(x0))
 
+    def marginal_std(self, state: OpenESState) -> Array:
+        """Per-coordinate standard deviations of the sampling distribution, ``(d,)``."""
+        xp, _ = get_xp(state.mean)
+        return xp.full_like(state.mean, self.sigma)
+
     def ask(self, state: OpenESState, *, rng: Any) -> tuple[Array, OpenESState]:
         xp, _ = get_xp(state.mean)
         half = normal(rng, (self.popsize // 2, state.mean.shape[0]), like=state.mean)

@@ -211,6 +211,10 @@ class PGPE(StrategyBase):
             popsize=n,
         )
 
+    def marginal_std(self, state: PGPEState) -> Array:
+        """Per-coordinate standard deviations of the sampling distribution, ``(d,)``."""
+        return state.sigma
+
     def ask(self, state: PGPEState, *, rng: Any) -> tuple[Array, PGPEState]:
         xp, _ = get_xp(state.mean)
         z = normal(rng, (state.popsize // 2, state.mean.shape[0]), like=state.mean)

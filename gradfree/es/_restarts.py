@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .._array import asarray_like
-from .._base import StrategyBase, option_names
+from .._base import WrapperBase, option_names
 from .._typing import Array
 from .._validate import check_choice, check_int, check_x0
 
@@ -56,7 +56,7 @@ class RestartsState:
 
 
 @dataclass(frozen=True)
-class Restarts(StrategyBase):
+class Restarts(WrapperBase):
     """Restart a strategy whenever it stops, with a larger (or BIPOP-varied) population.
 
     Parameters
@@ -151,6 +151,9 @@ class Restarts(StrategyBase):
 
     def stop(self, state: RestartsState) -> str | None:
         return state.final
+
+    def _current(self, state: RestartsState) -> Any:
+        return state.current
 
     def _restart(self, state: RestartsState, rng: Any) -> RestartsState:
         """Start a fresh inner run; all randomness of the choice comes from `rng`."""

@@ -80,6 +80,11 @@ class SepCMAES(CMABase):
             ps=xp.zeros_like(x0),
         )
 
+    def marginal_std(self, state: SepCMAESState) -> Array:
+        """Per-coordinate standard deviations of the sampling distribution, ``(d,)``."""
+        xp, _ = get_xp(state.mean)
+        return state.sigma * xp.sqrt(state.c)
+
     def ask(self, state: SepCMAESState, *, rng: Any) -> tuple[Array, SepCMAESState]:
         xp, _ = get_xp(state.mean)
         z = normal(rng, (state.params.lam, state.params.n), like=state.mean)

@@ -115,6 +115,10 @@ class SNES(StrategyBase):
             stdev_learning_rate=eta_sigma,
         )
 
+    def marginal_std(self, state: SNESState) -> Array:
+        """Per-coordinate standard deviations of the sampling distribution, ``(d,)``."""
+        return state.sigma
+
     def ask(self, state: SNESState, *, rng: Any) -> tuple[Array, SNESState]:
         xp, _ = get_xp(state.mean)
         d = state.mean.shape[0]

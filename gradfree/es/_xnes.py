@@ -138,6 +138,11 @@ class XNES(StrategyBase):
             shape_learning_rate=eta if eta_B is None else eta_B,
         )
 
+    def marginal_std(self, state: XNESState) -> Array:
+        """Per-coordinate standard deviations of the sampling distribution, ``(d,)``."""
+        xp, _ = get_xp(state.mean)
+        return state.sigma * xp.sqrt(xp.sum(state.B**2, axis=1))
+
     def ask(self, state: XNESState, *, rng: Any) -> tuple[Array, XNESState]:
         s = normal(rng, (state.popsize, state.mean.shape[0]), like=state.mean)  # s_k ~ N(0, I)
         X = state.mean + state.sigma * (s @ state.B.T)  # Alg. 5: z_k = mu + sigma B s_k
