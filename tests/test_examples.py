@@ -34,6 +34,7 @@ def test_readme_quickstart_runs(capsys):
     import re
 
     readme = (Path(__file__).parent.parent / "README.md").read_text()
-    (code,) = re.findall(r"```python\n(.*?)```", readme, re.S)[:1]
-    exec(compile(code, "README.md", "exec"), {"__name__": "__readme__"})
+    namespace = {"__name__": "__readme__"}
+    for code in re.findall(r"```python\n(.*?)```", readme, re.S):  # in order, one namespace
+        exec(compile(code, "README.md", "exec"), namespace)
     assert "tolfun" in capsys.readouterr().out  # the default CMA-ES stopped by itself
