@@ -8,6 +8,8 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gradfree import CMAES, GradfreeWarning, SepCMAES, Status, minimize
 from gradfree.es._cma_common import cma_params
@@ -69,6 +71,39 @@ def test_rotation_invariance_in_performance():
         ]
         nfev.append(np.median(runs))
     assert nfev[1] == pytest.approx(nfev[0], rel=0.2)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), generations=st.integers(0, 12))
+def test_update_is_rotation_equivariant(seed, generations):
+    """On ``f(R^T x)`` with the samples rotated, CMA-ES's update is the rotated update:
+    mean, C, both paths and sigma map by ``R`` (so rotated runs equal unrotated ones in
+    distribution), from any state reached on a rotated ellipsoid."""
+    n = 4
+    rng = np.random.default_rng(seed)
+    R = np.linalg.qr(rng.normal(size=(n, n)))[0]
+    s = CMAES(popsize=8, sigma0=0.3)
+    state = s.init(rng.normal(size=n), rng=rng)
+    for _ in range(generations):
+        X, state = s.ask(state, rng=rng)
+        state = s.tell(state, X, ellipsoid(X))
+    X, state = s.ask(state, rng=rng)
+    values = ellipsoid(X)
+    rotated = replace(
+        state,
+        mean=R @ state.mean,
+        C=R @ state.C @ R.T,
+        B=R @ state.B,
+        pc=R @ state.pc,
+        ps=R @ state.ps,
+        Y=state.Y @ R.T,
+    )
+    a, b = s.tell(state, X, values), s.tell(rotated, X @ R.T, values)
+    np.testing.assert_allclose(b.mean, R @ a.mean, atol=1e-12)
+    np.testing.assert_allclose(b.C, R @ a.C @ R.T, atol=1e-12)
+    np.testing.assert_allclose(b.pc, R @ a.pc, atol=1e-12)
+    np.testing.assert_allclose(b.ps, R @ a.ps, atol=1e-12)
+    assert b.sigma == pytest.approx(a.sigma, rel=1e-12)
 
 
 def test_pinned_reference_iterates():
