@@ -6,7 +6,9 @@ population size, the CMA default ``4 + floor(3 ln n)``, in the same process:
 - ``cma-es`` at n = 10, 100, 1000: `gradfree.es.CMAES` against
   ``cma.CMAEvolutionStrategy`` (pycma) and ``cmaes.CMA``;
 - ``sep-cma-es`` at n = 10^4: `gradfree.es.SepCMAES` against pycma with
-  ``CMA_diagonal=True`` and ``cmaes.SepCMA``.
+  ``CMA_diagonal=True`` and ``cmaes.SepCMA``;
+- ``lm-ma-es`` at n = 10^5: `gradfree.es.LMMAES` against the peers' large-scale option,
+  the same separable variants (neither peer has a limited-memory CMA).
 
 Loops timed (a generation = ask, evaluate, tell):
 
@@ -67,7 +69,7 @@ import cmaes  # noqa: E402
 
 import gradfree  # noqa: E402
 from gradfree import minimize  # noqa: E402
-from gradfree.es import CMAES, SepCMAES  # noqa: E402
+from gradfree.es import CMAES, LMMAES, SepCMAES  # noqa: E402
 from gradfree.es._cma_common import default_popsize  # noqa: E402
 from gradfree.testing import sphere  # noqa: E402
 
@@ -90,6 +92,7 @@ FULL = {
         "cmaes": {"T": 8, "repeats": 1, "warmup": 1},
     },
     ("sep-cma-es", 10_000): {"T": 40, "blocks": 1, "repeats": 5},
+    ("lm-ma-es", 100_000): {"T": 10, "blocks": 1, "repeats": 3},
 }
 QUICK = {
     ("cma-es", 10): {"T": 50, "blocks": 1, "repeats": 2},
@@ -101,13 +104,14 @@ QUICK = {
         "cmaes": {"T": 1, "repeats": 1, "warmup": 1},
     },
     ("sep-cma-es", 10_000): {"T": 5, "blocks": 1, "repeats": 1},
+    ("lm-ma-es", 100_000): {"T": 2, "blocks": 1, "repeats": 1},
 }
 
 Run = Callable[[int, int, str], float]  # (n, T, method) -> seconds of the timed part
 
 
-def _strategy(method: str, lam: int) -> CMAES | SepCMAES:
-    cls = CMAES if method == "cma-es" else SepCMAES
+def _strategy(method: str, lam: int) -> CMAES | SepCMAES | LMMAES:
+    cls = {"cma-es": CMAES, "sep-cma-es": SepCMAES, "lm-ma-es": LMMAES}[method]
     return cls(sigma0=SIGMA0, popsize=lam)
 
 
@@ -147,7 +151,7 @@ def run_pycma(n: int, generations: int, method: str) -> float:
         "popsize": default_popsize(n),
         "seed": SEED,
     }
-    if method == "sep-cma-es":
+    if method != "cma-es":  # the peers' large-scale option is the separable variant
         opts["CMA_diagonal"] = True
     es = cma.CMAEvolutionStrategy(np.ones(n), SIGMA0, opts)
     start = time.perf_counter()
