@@ -6,7 +6,7 @@ driver, scipy's `OptimizeResult`, and arrays that follow ``x0``.
 
 from ._bounded import Bounded
 from ._constrained import Constrained
-from ._driver import iterate, run
+from ._driver import iterate, resume, run
 from ._integrality import Integrality
 from ._minimize import METHODS, minimize, scipy_method
 from ._optimizer import Optimizer
@@ -38,6 +38,7 @@ __all__ = [
     "check_rng",
     "iterate",
     "minimize",
+    "resume",
     "run",
     "scipy_method",
 ]

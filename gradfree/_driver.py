@@ -19,6 +19,8 @@ result then carries ``maxcv`` and is no ``success`` while ``maxcv > 0``.
 from __future__ import annotations
 
 import math
+import os
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -27,6 +29,7 @@ import numpy as np
 from scipy.optimize import OptimizeResult
 
 from ._array import get_xp, to_host
+from ._checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from ._random import check_rng
 from ._result import Status, build_result
 from ._typing import Array, Objective, Strategy
@@ -34,7 +37,7 @@ from ._validate import check_int, check_nonnegative, check_x0
 from .evaluators import BaseEvaluator, as_evaluator, wrap_objective
 from .shaping import finite_or_inf
 
-__all__ = ["Run", "iterate", "run"]
+__all__ = ["Run", "iterate", "resume", "run"]
 
 
 class Run:
@@ -231,6 +234,105 @@ class Run:
         if self.status is None:
             self.tell(X, self.evaluate(evaluator, fun, X))
 
+    # -- checkpoints ----------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        """The driver's bookkeeping as plain data (arrays, numbers, lists) for a checkpoint.
+
+        Together with the strategy, its state and ``rng`` it determines the rest of
+        the run exactly; `Run.restore` is the inverse.
+        """
+        return {
+            "x0": self.x0,
+            "maxiter": self.maxiter,
+            "maxfev": self.maxfev,
+            "tol": self.tol,
+            "nit": self.nit,
+            "nfev": self.nfev,
+            "popsize": self.popsize,
+            "best_x": self.best_x,
+            "best_fun": self.best_fun,
+            "best_violation": self.best_violation,
+            "population": self.population,
+            "population_values": self.population_values,
+            "status": None if self.status is None else int(self.status),
+            "message": self.message,
+            "history_maxlen": self._history.maxlen,
+            "history": [list(row) for row in self._history],
+            "recent": None
+            if self._recent is None
+            else {"maxlen": self._recent.maxlen, "values": list(self._recent)},
+        }
+
+    def save(self, path: str | os.PathLike[str], *, job: dict[str, Any] | None = None) -> None:
+        """Write a checkpoint of this run to `path` (atomically; see `gradfree._checkpoint`).
+
+        `job` is JSON-able metadata kept with it (the CLI stores its job file there).
+        """
+        save_checkpoint(
+            path,
+            strategy=self.strategy,
+            state=self.state,
+            rng=self.rng,
+            driver=self.snapshot(),
+            job=job,
+        )
+
+    @classmethod
+    def restore(cls, checkpoint: Checkpoint | str | os.PathLike[str], *, x0: Any = None) -> Run:
+        """Rebuild a run from a checkpoint; continuing it gives the uninterrupted run exactly.
+
+        Parameters
+        ----------
+        checkpoint : Checkpoint or path
+        x0 : array, optional
+            Restore device arrays to its namespace and device (same shape and dtype
+            as the saved run's ``x0``); default NumPy.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> from gradfree.es import OpenES
+        >>> from gradfree.evaluators import SerialEvaluator
+        >>> from gradfree.testing import sphere
+        >>> path = os.path.join(tempfile.mkdtemp(), "run.ckpt")
+        >>> job = Run(OpenES(popsize=4), np.ones(2), rng=np.random.default_rng(0), maxiter=4)
+        >>> job.step(SerialEvaluator(), sphere)
+        >>> job.save(path)
+        >>> again = Run.restore(path)
+        >>> again.nit, again.nfev, again.best_fun == job.best_fun
+        (1, 4, True)
+        """
+        if not isinstance(checkpoint, Checkpoint):
+            checkpoint = load_checkpoint(checkpoint, x0=x0)
+        d = checkpoint.driver
+        try:
+            job = cls(
+                checkpoint.strategy,
+                d["x0"],
+                rng=np.random.default_rng(0),  # a throwaway: the saved rng replaces it
+                maxiter=d["maxiter"],
+                maxfev=d["maxfev"],
+                tol=d["tol"],
+                history=d["history_maxlen"] or 0,
+            )
+            job.state, job.rng = checkpoint.state, checkpoint.rng
+            job.nit, job.nfev, job.popsize = int(d["nit"]), int(d["nfev"]), d["popsize"]
+            job.best_x, job.best_fun = d["best_x"], float(d["best_fun"])
+            job.best_violation = float(d["best_violation"])
+            job.population, job.population_values = d["population"], d["population_values"]
+            job.status = None if d["status"] is None else Status(d["status"])
+            job.message = d["message"]
+            job._history.extend(
+                (int(r[0]), int(r[1]), float(r[2]), float(r[3]), float(r[4])) for r in d["history"]
+            )
+            if d["recent"] is not None:
+                job._recent = deque(map(float, d["recent"]["values"]), d["recent"]["maxlen"])
+        except (KeyError, TypeError, IndexError) as exc:
+            raise ValueError(
+                f"checkpoint {checkpoint.path!r}: the driver entry is malformed ({exc!r})."
+            ) from exc
+        return job
+
     # -- results --------------------------------------------------------------------
     def history(self) -> dict[str, np.ndarray]:
         """The kept generations as arrays: nit, nfev, fun (best so far), gen_min, gen_max."""
@@ -324,6 +426,10 @@ def run(
     progress: bool = False,
     on_error: str = "raise",
     history: int = 1000,
+    checkpoint: str | os.PathLike[str] | None = None,
+    checkpoint_every: int | None = None,
+    checkpoint_seconds: float | None = None,
+    walltime: float | None = None,
 ) -> OptimizeResult:
     """Run `strategy` to a stop rule and return the final `OptimizeResult`.
 
@@ -331,6 +437,13 @@ def run(
     `StopIteration` in it ends the run with ``Status.CALLBACK``. `progress` shows a
     tqdm bar (``pip install tqdm``). Other arguments are as in `gradfree.minimize`,
     which validates `bounds` and `options` and then calls this.
+
+    Checkpoints: with `checkpoint` (a path), the run is saved after every
+    `checkpoint_every`-th generation and/or when `checkpoint_seconds` have passed
+    since the last save (every generation when neither is given), and once more when
+    it stops; `resume` continues it exactly. `walltime` (seconds) is checked between
+    generations: the run saves its checkpoint and stops with ``Status.WALLTIME`` and a
+    message saying so; resuming continues as if uninterrupted.
 
     Examples
     --------
@@ -342,9 +455,96 @@ def run(
     """
     if callback is not None and not callable(callback):
         raise TypeError(f"`callback` must be callable; got {type(callback).__name__}.")
+    saver = _Saver.create(checkpoint, checkpoint_every, checkpoint_seconds, walltime)
     job, evaluator, f = _start(
         strategy, fun, x0, args, rng, workers, maxiter, maxfev, tol, on_error, history
     )
+    return _loop(job, evaluator, f, callback, progress, saver)
+
+
+def resume(
+    checkpoint: str | os.PathLike[str],
+    fun: Objective,
+    *,
+    x0: Any = None,
+    args: tuple[Any, ...] = (),
+    workers: Any = 1,
+    callback: Callable[[OptimizeResult], Any] | None = None,
+    progress: bool = False,
+    on_error: str = "raise",
+    save_to: str | os.PathLike[str] | None = None,
+    checkpoint_every: int | None = None,
+    checkpoint_seconds: float | None = None,
+    walltime: float | None = None,
+    job: dict[str, Any] | None = None,
+) -> OptimizeResult:
+    """Continue a run from its checkpoint; the result equals the uninterrupted run's.
+
+    Parameters
+    ----------
+    checkpoint : path
+        Written by `run` (``checkpoint=``), `Run.save` or `gradfree.Optimizer.save`.
+    fun : callable
+        The same objective (checkpoints hold no code).
+    x0 : array, optional
+        Restore to its namespace and device (shape and dtype of the saved ``x0``);
+        default NumPy.
+    args, workers, callback, progress, on_error
+        As in `run`; budgets, `tol` and the method come from the checkpoint.
+    save_to : path, optional
+        Where the continued run keeps checkpointing (default: `checkpoint` itself).
+    checkpoint_every, checkpoint_seconds, walltime
+        As in `run`.
+    job : dict, optional
+        Metadata stored with new checkpoints (default: the checkpoint's own).
+
+    Raises
+    ------
+    ValueError
+        For a corrupt, truncated or mismatched checkpoint.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from gradfree.es import OpenES
+    >>> from gradfree.testing import sphere
+    >>> path = os.path.join(tempfile.mkdtemp(), "run.ckpt")
+    >>> full = run(OpenES(popsize=8), sphere, np.ones(3), rng=0, maxiter=6)
+    >>> part = run(OpenES(popsize=8), sphere, np.ones(3), rng=0, maxiter=6,
+    ...            checkpoint=path, walltime=0)
+    >>> part.nit, part.message.startswith("`walltime`")
+    (1, True)
+    >>> rest = resume(path, sphere)
+    >>> rest.nit, rest.fun == full.fun, bool((rest.x == full.x).all())
+    (6, True, True)
+    """
+    ckpt = load_checkpoint(checkpoint, x0=None if x0 is None else check_x0(x0))
+    target = checkpoint if save_to is None else save_to
+    saver = _Saver.create(target, checkpoint_every, checkpoint_seconds, walltime)
+    if saver is not None:
+        saver.job = ckpt.job if job is None else job
+    restored = Run.restore(ckpt)
+    return _loop(
+        restored,
+        as_evaluator(workers),
+        wrap_objective(fun, args, on_error),
+        callback,
+        progress,
+        saver,
+    )
+
+
+def _loop(
+    job: Run,
+    evaluator: BaseEvaluator,
+    f: Objective,
+    callback: Callable[[OptimizeResult], Any] | None,
+    progress: bool,
+    saver: _Saver | None,
+) -> OptimizeResult:
+    """Step `job` to a stop rule with callback, progress bar, checkpoints and walltime."""
+    if callback is not None and not callable(callback):
+        raise TypeError(f"`callback` must be callable; got {type(callback).__name__}.")
     bar = _progress_bar(progress)
     try:
         while job.status is None:
@@ -358,10 +558,76 @@ def run(
                 except StopIteration:
                     if job.status is None:
                         job.stop_with(Status.CALLBACK)
+            if saver is not None and saver.after_generation(job):
+                break
     finally:
         if bar is not None:
             bar.close()
     return job.result(final=True)
+
+
+class _Saver:
+    """When to write checkpoints, and the walltime stop (checked between generations)."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None,
+        every: int | None,
+        seconds: float | None,
+        walltime: float | None,
+    ) -> None:
+        self.path = path
+        self.every = every
+        self.seconds = seconds
+        self.walltime = walltime
+        self.job: dict[str, Any] | None = None
+        self.start = self.last = time.monotonic()
+
+    @classmethod
+    def create(
+        cls,
+        path: str | os.PathLike[str] | None,
+        every: int | None,
+        seconds: float | None,
+        walltime: float | None,
+    ) -> _Saver | None:
+        if path is not None and not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"`checkpoint` must be a path; got {type(path).__name__}.")
+        if path is None and (every is not None or seconds is not None):
+            raise ValueError("`checkpoint_every` and `checkpoint_seconds` need `checkpoint`.")
+        every = None if every is None else check_int(every, "checkpoint_every", low=1)
+        seconds = None if seconds is None else check_nonnegative(seconds, "checkpoint_seconds")
+        walltime = None if walltime is None else check_nonnegative(walltime, "walltime")
+        if path is not None and every is None and seconds is None:
+            every = 1
+        if path is None and walltime is None:
+            return None
+        return cls(path, every, seconds, walltime)
+
+    def save(self, job: Run) -> None:
+        if self.path is not None:
+            job.save(self.path, job=self.job)
+            self.last = time.monotonic()
+
+    def after_generation(self, job: Run) -> bool:
+        """Save if due; True when the walltime ends the run here."""
+        now = time.monotonic()
+        if job.status is not None:
+            self.save(job)  # the final state: resuming it returns the result at once
+            return False
+        if self.walltime is not None and now - self.start >= self.walltime:
+            self.save(job)  # saved while still running, so a resume continues
+            job.stop_with(
+                Status.WALLTIME,
+                f"`walltime` of {self.walltime:g} s reached after generation {job.nit}; "
+                + ("resume from the checkpoint to continue." if self.path else "stopped."),
+            )
+            return True
+        if (self.every is not None and job.nit % self.every == 0) or (
+            self.seconds is not None and now - self.last >= self.seconds
+        ):
+            self.save(job)
+        return False
 
 
 def _start(

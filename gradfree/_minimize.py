@@ -197,6 +197,10 @@ def minimize(
     progress: bool = False,
     on_error: str = "raise",
     history: int = 1000,
+    checkpoint: Any = None,
+    checkpoint_every: int | None = None,
+    checkpoint_seconds: float | None = None,
+    walltime: float | None = None,
 ) -> OptimizeResult:
     """Minimize a black-box function with a population method.
 
@@ -257,6 +261,16 @@ def minimize(
         ``exc.gradfree_result``) or count as NaN, the worst value.
     history : int, default=1000
         Number of generations kept in ``result.history``.
+    checkpoint : path, optional
+        Save the run there (atomically; ``.npz`` that is never unpickled) after every
+        `checkpoint_every`-th generation and/or every `checkpoint_seconds` (every
+        generation when neither is given) and when it stops; `gradfree.resume`
+        continues it bit for bit.
+    checkpoint_every, checkpoint_seconds : optional
+        Checkpoint interval in generations and in seconds.
+    walltime : float, optional
+        Seconds after which the run saves its checkpoint and stops between two
+        generations (``Status.WALLTIME``).
 
     Returns
     -------
@@ -314,6 +328,10 @@ def minimize(
         progress=progress,
         on_error=on_error,
         history=history,
+        checkpoint=checkpoint,
+        checkpoint_every=checkpoint_every,
+        checkpoint_seconds=checkpoint_seconds,
+        walltime=walltime,
     )
 
 
@@ -408,5 +426,9 @@ _RUN_KEYS = frozenset(
         "on_error",
         "history",
         "integrality",
+        "checkpoint",
+        "checkpoint_every",
+        "checkpoint_seconds",
+        "walltime",
     }
 )

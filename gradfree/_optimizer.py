@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -9,6 +10,7 @@ from array_api_compat import is_array_api_obj
 from scipy.optimize import OptimizeResult
 
 from ._array import asarray_like
+from ._checkpoint import load_checkpoint, save_checkpoint
 from ._driver import Run
 from ._minimize import DEFAULT_METHOD, build_strategy
 from ._random import check_rng
@@ -120,3 +122,64 @@ class Optimizer:
     def result(self) -> OptimizeResult:
         """The result so far (final, with status, once `stop` is non-empty)."""
         return self._run.result(final=self._run.status is not None)
+
+    # -- checkpoints ----------------------------------------------------------------
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write a checkpoint (npz + JSON, atomic, never pickled); see `load`.
+
+        A population asked for but not yet told is saved too: after `load`, `tell`
+        its values (the population is `pending`).
+
+        Raises
+        ------
+        ValueError
+            If the configuration holds something that cannot be saved safely, such as
+            a user function (``restart_x0``).
+        """
+        driver = self._run.snapshot()
+        driver["pending"] = self._pending
+        run = self._run
+        save_checkpoint(path, strategy=run.strategy, state=run.state, rng=run.rng, driver=driver)
+
+    @classmethod
+    def load(
+        cls, path: str | os.PathLike[str], *, x0: Any = None, method: Any = None
+    ) -> Optimizer:
+        """Continue an `Optimizer` saved with `save`; its asks and results are unchanged.
+
+        Parameters
+        ----------
+        path : path
+        x0 : array, optional
+            Restore arrays to its namespace and device (shape and dtype of the saved
+            ``x0``); default NumPy.
+        method : str or strategy, optional
+            Check that the checkpoint is of this method.
+
+        Raises
+        ------
+        ValueError
+            For a corrupt, truncated or mismatched checkpoint.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> import numpy as np
+        >>> path = os.path.join(tempfile.mkdtemp(), "opt.ckpt")
+        >>> opt = Optimizer("cma-es", np.ones(3), rng=0, maxiter=20)
+        >>> X = opt.ask(); opt.tell(X, [float(x @ x) for x in X])
+        >>> opt.save(path)
+        >>> again = Optimizer.load(path)
+        >>> bool((again.ask() == opt.ask()).all())
+        True
+        """
+        ckpt = load_checkpoint(path, x0=None if x0 is None else check_x0(x0), method=method)
+        self = cls.__new__(cls)
+        self._run = Run.restore(ckpt)
+        self._pending = ckpt.driver.get("pending")
+        return self
+
+    @property
+    def pending(self) -> Array | None:
+        """The population of the last `ask` still waiting for `tell` (else None)."""
+        return self._pending

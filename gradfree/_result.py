@@ -27,6 +27,7 @@ class Status(IntEnum):
     MAXFEV = 2
     CALLBACK = 3
     NONFINITE = 4
+    WALLTIME = 5
 
     @property
     def default_message(self) -> str:
@@ -39,6 +40,7 @@ _MESSAGES = {
     Status.MAXFEV: "Maximum number of function evaluations (`maxfev`) reached.",
     Status.CALLBACK: "`callback` raised `StopIteration`.",
     Status.NONFINITE: "Every value of a generation was NaN or inf; the run cannot continue.",
+    Status.WALLTIME: "`walltime` reached; resume from the checkpoint to continue.",
 }
 
 

@@ -1,11 +1,23 @@
-"""The ``gradfree`` command line: ``gradfree demo`` runs every method on bundled problems."""
+"""The ``gradfree`` command line.
+
+- ``gradfree demo`` runs every method on bundled problems;
+- ``gradfree run job.toml`` runs a batch job (see `gradfree._job` for the job file) and
+  writes ``result.json``, ``history.csv`` and ``convergence.png`` into its output
+  directory, checkpointing as it goes;
+- ``gradfree resume CHECKPOINT`` continues such a job exactly where it stopped;
+- ``gradfree plot RUN_DIR`` draws ``convergence.png`` from ``history.csv``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import csv
+import logging
+import math
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
@@ -15,7 +27,7 @@ from ._minimize import METHODS, minimize
 from ._result import Status
 from .testing import Rotated, ellipsoid, problem_for, rosenbrock, sphere
 
-__all__ = ["main"]
+__all__ = ["main", "plot_run"]
 
 
 def _demo_problems() -> list[tuple[str, Callable[..., Any], np.ndarray]]:
@@ -91,20 +103,127 @@ def demo(maxfev: int = 20_000, seed: int = 0, out: TextIO | None = None) -> list
     return rows
 
 
+def plot_run(run_dir: str | Path) -> Path:
+    """Draw ``convergence.png`` in `run_dir` from its ``history.csv`` (needs matplotlib).
+
+    Best and median value against evaluations (log scale when positive) and, below,
+    the step size or spread.
+
+    Parameters
+    ----------
+    run_dir : path
+        Output directory of ``gradfree run``.
+
+    Returns
+    -------
+    pathlib.Path
+        The image written.
+
+    Raises
+    ------
+    ImportError
+        Without matplotlib (``pip install matplotlib``).
+    ValueError
+        When ``history.csv`` is missing or has no rows.
+    """
+    from matplotlib.figure import Figure  # no pyplot: no global backend state
+
+    run_dir = Path(run_dir)
+    path = run_dir / "history.csv"
+    if not path.is_file():
+        raise ValueError(f"`run_dir`: {path} does not exist.")
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        raise ValueError(f"`run_dir`: {path} has no rows.")
+    col = {k: np.asarray([float(r[k]) for r in rows]) for k in rows[0]}
+    fig = Figure(figsize=(7, 6), layout="constrained")
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    top.plot(col["nfev"], col["best"], label="best so far")
+    top.plot(col["nfev"], col["gen_median"], label="generation median", alpha=0.7)
+    values = np.concatenate([col["best"], col["gen_median"]])
+    values = values[np.isfinite(values)]
+    if values.size and (values > 0).all():
+        top.set_yscale("log")
+    top.set_ylabel("f")
+    top.legend()
+    if np.isfinite(col["sigma"]).any():
+        bottom.plot(col["nfev"], col["sigma"], color="C2")
+        if (col["sigma"][np.isfinite(col["sigma"])] > 0).all():
+            bottom.set_yscale("log")
+    bottom.set_ylabel("step size / spread")
+    bottom.set_xlabel("evaluations")
+    out = run_dir / "convergence.png"
+    fig.savefig(out, dpi=100)
+    return out
+
+
+def _summary(res: Any, output: Path) -> str:
+    status = Status(res.status).name.lower()
+    return (
+        f"{status}: {res.message}\n"
+        f"fun = {res.fun:.6g}   nit = {res.nit}   nfev = {res.nfev}\n"
+        f"outputs in {output}"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``gradfree`` console script."""
-    parser = argparse.ArgumentParser(prog="gradfree", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="gradfree", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--version", action="version", version=f"gradfree {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress (INFO)")
     sub = parser.add_subparsers(dest="command", required=True)
     p_demo = sub.add_parser("demo", help="run every method on bundled problems")
     p_demo.add_argument("--maxfev", type=int, default=20_000, help="evaluations per run")
     p_demo.add_argument("--seed", type=int, default=0)
+    p_run = sub.add_parser("run", help="run a TOML job file")
+    p_run.add_argument("job", help="job file (TOML)")
+    p_run.add_argument("--progress", action="store_true", help="show a tqdm progress bar")
+    p_resume = sub.add_parser("resume", help="continue a job from its checkpoint")
+    p_resume.add_argument("checkpoint", help="checkpoint file written by `gradfree run`")
+    p_resume.add_argument("--progress", action="store_true", help="show a tqdm progress bar")
+    p_plot = sub.add_parser("plot", help="draw convergence.png from a run's history.csv")
+    p_plot.add_argument("run_dir", help="output directory of `gradfree run`")
     args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(name)s %(levelname)s: %(message)s",
+    )
     if args.command == "demo":
         if args.maxfev < 1:
             parser.error("--maxfev must be >= 1")
         demo(maxfev=args.maxfev, seed=args.seed)
-    return 0
+        return 0
+    from ._job import load_job, resume_job, run_job
+
+    progress = bool(getattr(args, "progress", False))
+    if progress:
+        try:
+            import tqdm  # noqa: F401
+        except ImportError:
+            logging.getLogger(__name__).warning("tqdm is not installed: no progress bar.")
+            progress = False
+    try:
+        if args.command == "run":
+            job = load_job(args.job)
+            res = run_job(job, progress=progress, search=Path(args.job).resolve().parent)
+        elif args.command == "resume":
+            job, res = resume_job(args.checkpoint, progress=progress)
+        else:
+            try:
+                out = plot_run(args.run_dir)
+            except ImportError:
+                print("gradfree plot needs matplotlib: pip install matplotlib", file=sys.stderr)
+                return 1
+            print(f"wrote {out}")
+            return 0
+    except (ValueError, TypeError, FileNotFoundError) as exc:
+        print(f"gradfree {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    print(_summary(res, job.output))
+    return 0 if not math.isnan(res.fun) else 1
 
 
 if __name__ == "__main__":  # pragma: no cover
