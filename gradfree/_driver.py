@@ -9,7 +9,10 @@ Failure policy: a non-finite value (NaN or +-inf) counts as the worst of its gen
 (scalar objectives get +inf before ``tell``); a generation with no finite value stops
 the run with ``Status.NONFINITE`` and is not told. An objective that raises propagates
 its exception (``on_error='raise'``, the default; the exception carries the result so
-far as ``exc.gradfree_result``) or counts as NaN (``on_error='nan'``).
+far as ``exc.gradfree_result``) or counts as NaN (``on_error='nan'``). Failed
+evaluations (raised under ``on_error='nan'``, ran past the evaluator's ``timeout``,
+or lost with their worker twice) are summarized in ``result.failures``: ``{"count",
+"first_error", "generations"}``; the key is absent when nothing failed.
 
 A strategy with a ``violation(values) -> (n,)`` hook (`gradfree.Constrained`) has its
 best point tracked lexicographically, least violation first, then lowest loss; the
@@ -22,7 +25,7 @@ import math
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -100,6 +103,7 @@ class Run:
         self.message: str | None = None
         self._history: deque[tuple[int, int, float, float, float]] = deque(maxlen=history)
         self._recent: deque[float] | None = None
+        self.failures: dict[str, Any] | None = None
 
     # -- one generation -------------------------------------------------------------
     def ask(self) -> Array:
@@ -143,14 +147,20 @@ class Run:
                 )
             raise
 
-    def tell(self, X: Array, values: Array) -> None:
-        """Count, sanitize, track the best point, tell the strategy, check the stops."""
+    def tell(self, X: Array, values: Array, *, errors: Sequence[str] = ()) -> None:
+        """Count, sanitize, track the best point, tell the strategy, check the stops.
+
+        `errors` lists the failed evaluations of this generation (``"Type: message"``,
+        an evaluator's ``last_errors``) for the failure summary.
+        """
         n = X.shape[0]
         if values.shape[0] != n:
             raise ValueError(
                 f"`values` must have {n} rows, one per candidate; got {values.shape}."
             )
         if self._vector:
+            if values.ndim == 1:  # a one-output model: evaluators return (n,) for (n, 1)
+                values = self._xp.reshape(values, (-1, 1))
             if values.ndim != 2:
                 raise ValueError(
                     f"`{type(self.strategy).__name__}` needs a vector-valued model "
@@ -166,6 +176,8 @@ class Run:
             loss = values
         host = to_host(loss)  # the one host sync of a generation
         self.nfev += n
+        if errors:
+            self._record_failures(errors)
         told = values
         i = int(host.argmin())
         gen_best, gen_worst = float(host[i]), float(host.max())
@@ -201,6 +213,14 @@ class Run:
             self._history.append((self.nit, self.nfev, self.best_fun, gen_best, gen_worst))
         self._check_stop(gen_best, gen_worst)
 
+    def _record_failures(self, errors: Sequence[str]) -> None:
+        generation = self.nit + 1
+        if self.failures is None:
+            self.failures = {"count": 0, "first_error": str(errors[0]), "generations": []}
+        self.failures["count"] += len(errors)
+        if generation not in self.failures["generations"][-1:]:
+            self.failures["generations"].append(generation)
+
     def _check_stop(self, gen_best: float, gen_worst: float) -> None:
         message = self._stop(self.state) if self._stop is not None else None
         if message:
@@ -232,7 +252,8 @@ class Run:
         """One generation: ask, evaluate, tell."""
         X = self.ask()
         if self.status is None:
-            self.tell(X, self.evaluate(evaluator, fun, X))
+            values = self.evaluate(evaluator, fun, X)
+            self.tell(X, values, errors=getattr(evaluator, "last_errors", ()))
 
     # -- checkpoints ----------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
@@ -261,6 +282,9 @@ class Run:
             "recent": None
             if self._recent is None
             else {"maxlen": self._recent.maxlen, "values": list(self._recent)},
+            "failures": None
+            if self.failures is None
+            else {**self.failures, "generations": list(self.failures["generations"])},
         }
 
     def save(self, path: str | os.PathLike[str], *, job: dict[str, Any] | None = None) -> None:
@@ -327,6 +351,13 @@ class Run:
             )
             if d["recent"] is not None:
                 job._recent = deque(map(float, d["recent"]["values"]), d["recent"]["maxlen"])
+            failures = d.get("failures")  # absent from checkpoints of older versions
+            if failures is not None:
+                job.failures = {
+                    "count": int(failures["count"]),
+                    "first_error": str(failures["first_error"]),
+                    "generations": [int(g) for g in failures["generations"]],
+                }
         except (KeyError, TypeError, IndexError) as exc:
             raise ValueError(
                 f"checkpoint {checkpoint.path!r}: the driver entry is malformed ({exc!r})."
@@ -357,6 +388,11 @@ class Run:
         x = self.best_x if self.best_x is not None else self.x0
         if self._violation is not None:
             extra["maxcv"] = self.best_violation
+        if self.failures is not None:
+            extra["failures"] = {
+                **self.failures,
+                "generations": list(self.failures["generations"]),
+            }
         res = build_result(
             x=x,
             fun=self.best_fun,
@@ -388,6 +424,7 @@ def iterate(
     tol: float | None = None,
     on_error: str = "raise",
     history: int = 1000,
+    timeout: float | None = None,
 ) -> Iterator[OptimizeResult]:
     """Step a run yourself: yield an `OptimizeResult` after every generation.
 
@@ -404,11 +441,15 @@ def iterate(
     ([1, 2, 3, 4, 5], 'Maximum number of iterations (`maxiter`) reached.')
     """
     job, evaluator, f = _start(
-        strategy, fun, x0, args, rng, workers, maxiter, maxfev, tol, on_error, history
+        strategy, fun, x0, args, rng, workers, maxiter, maxfev, tol, on_error, history, timeout
     )
-    while job.status is None:
-        job.step(evaluator, f)
-        yield job.result(final=job.status is not None)
+    try:
+        while job.status is None:
+            job.step(evaluator, f)
+            yield job.result(final=job.status is not None)
+    finally:
+        if evaluator is not workers:
+            evaluator.close()
 
 
 def run(
@@ -430,6 +471,7 @@ def run(
     checkpoint_every: int | None = None,
     checkpoint_seconds: float | None = None,
     walltime: float | None = None,
+    timeout: float | None = None,
 ) -> OptimizeResult:
     """Run `strategy` to a stop rule and return the final `OptimizeResult`.
 
@@ -445,6 +487,11 @@ def run(
     generations: the run saves its checkpoint and stops with ``Status.WALLTIME`` and a
     message saying so; resuming continues as if uninterrupted.
 
+    `timeout` (seconds per evaluation) needs a process pool in `workers` (see
+    `gradfree.evaluators.as_evaluator`): a longer evaluation counts as failed (NaN).
+    Failed evaluations are summarized in ``result.failures``. An evaluator built here
+    from `workers` (e.g. for ``'dask://host:port'``) is closed when the run ends.
+
     Examples
     --------
     >>> from gradfree.es import OpenES
@@ -457,9 +504,13 @@ def run(
         raise TypeError(f"`callback` must be callable; got {type(callback).__name__}.")
     saver = _Saver.create(checkpoint, checkpoint_every, checkpoint_seconds, walltime)
     job, evaluator, f = _start(
-        strategy, fun, x0, args, rng, workers, maxiter, maxfev, tol, on_error, history
+        strategy, fun, x0, args, rng, workers, maxiter, maxfev, tol, on_error, history, timeout
     )
-    return _loop(job, evaluator, f, callback, progress, saver)
+    try:
+        return _loop(job, evaluator, f, callback, progress, saver)
+    finally:
+        if evaluator is not workers:
+            evaluator.close()
 
 
 def resume(
@@ -477,6 +528,7 @@ def resume(
     checkpoint_seconds: float | None = None,
     walltime: float | None = None,
     job: dict[str, Any] | None = None,
+    timeout: float | None = None,
 ) -> OptimizeResult:
     """Continue a run from its checkpoint; the result equals the uninterrupted run's.
 
@@ -489,7 +541,7 @@ def resume(
     x0 : array, optional
         Restore to its namespace and device (shape and dtype of the saved ``x0``);
         default NumPy.
-    args, workers, callback, progress, on_error
+    args, workers, callback, progress, on_error, timeout
         As in `run`; budgets, `tol` and the method come from the checkpoint.
     save_to : path, optional
         Where the continued run keeps checkpointing (default: `checkpoint` itself).
@@ -524,14 +576,14 @@ def resume(
     if saver is not None:
         saver.job = ckpt.job if job is None else job
     restored = Run.restore(ckpt)
-    return _loop(
-        restored,
-        as_evaluator(workers),
-        wrap_objective(fun, args, on_error),
-        callback,
-        progress,
-        saver,
-    )
+    evaluator = as_evaluator(workers, timeout=timeout)
+    try:
+        return _loop(
+            restored, evaluator, wrap_objective(fun, args, on_error), callback, progress, saver
+        )
+    finally:
+        if evaluator is not workers:
+            evaluator.close()
 
 
 def _loop(
@@ -642,12 +694,14 @@ def _start(
     tol: float | None,
     on_error: str,
     history: int,
+    timeout: float | None = None,
 ) -> tuple[Run, BaseEvaluator, Objective]:
     """The run's bookkeeping, its evaluator and the wrapped objective (shared setup)."""
     job = Run(
         strategy, x0, rng=check_rng(rng), maxiter=maxiter, maxfev=maxfev, tol=tol, history=history
     )
-    return job, as_evaluator(workers), wrap_objective(fun, args, on_error)
+    evaluator = as_evaluator(workers, timeout=timeout)
+    return job, evaluator, wrap_objective(fun, args, on_error)
 
 
 def _progress_bar(progress: bool) -> Any:

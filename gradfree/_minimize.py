@@ -31,6 +31,7 @@ from .es import (
     SepCMAES,
     UncertaintyHandling,
 )
+from .kalman import EKI, EKS, ETKI, TEKI
 
 __all__ = [
     "DEFAULT_METHOD",
@@ -43,11 +44,15 @@ __all__ = [
 
 METHODS: dict[str, type] = {
     "cma-es": CMAES,
+    "eki": EKI,
+    "eks": EKS,
+    "etki": ETKI,
     "lm-ma-es": LMMAES,
     "openai-es": OpenES,
     "pgpe": PGPE,
     "sep-cma-es": SepCMAES,
     "snes": SNES,
+    "teki": TEKI,
     "xnes": XNES,
 }
 """Registered methods: lowercase, hyphenated name -> strategy class."""
@@ -201,6 +206,7 @@ def minimize(
     checkpoint_every: int | None = None,
     checkpoint_seconds: float | None = None,
     walltime: float | None = None,
+    timeout: float | None = None,
 ) -> OptimizeResult:
     """Minimize a black-box function with a population method.
 
@@ -271,6 +277,11 @@ def minimize(
     walltime : float, optional
         Seconds after which the run saves its checkpoint and stops between two
         generations (``Status.WALLTIME``).
+    timeout : float, optional
+        Seconds one evaluation may take; a longer one is abandoned and counts as
+        failed (NaN), and the run goes on. Needs a process pool (`workers` an int
+        other than 1, a process-pool Executor or Dask). Failures of a run, whatever
+        their cause, are summarized in ``result.failures``.
 
     Returns
     -------
@@ -332,6 +343,7 @@ def minimize(
         checkpoint_every=checkpoint_every,
         checkpoint_seconds=checkpoint_seconds,
         walltime=walltime,
+        timeout=timeout,
     )
 
 
@@ -430,5 +442,6 @@ _RUN_KEYS = frozenset(
         "checkpoint_every",
         "checkpoint_seconds",
         "walltime",
+        "timeout",
     }
 )

@@ -225,9 +225,17 @@ def test_vector_valued_failures_become_nan_rows():
     assert np.isfinite(res.fun)
 
 
-def test_vector_strategy_rejects_scalar_objective():
-    with pytest.raises(ValueError, match="vector-valued model"):
-        minimize(lambda x: float(x @ x), np.zeros(2), method=ResidualSearch(), rng=0)
+def test_vector_strategy_takes_a_scalar_as_one_output_and_rejects_matrices():
+    res = minimize(lambda x: float(x @ x), np.zeros(2), method=ResidualSearch(), rng=0, maxiter=2)
+    assert res.state["told"].shape == (6, 1)
+    with pytest.raises(ValueError, match=r"must return shape \(6,\) or \(6, m\)"):
+        minimize(
+            lambda X: np.ones((X.shape[0], 2, 2)),
+            np.zeros(2),
+            method=ResidualSearch(),
+            rng=0,
+            workers="vectorized",
+        )
 
 
 class PlainRandomSearch:

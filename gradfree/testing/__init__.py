@@ -26,11 +26,16 @@ __all__ = [
 
 TEST_CONFIGS: dict[str, dict[str, Any]] = {
     "cma-es": {"popsize": 8, "sigma0": 0.3},
+    # Kalman methods: a constant step (the default controller stops at time T = 1)
+    "eki": {"n_ensemble": 8, "scheduler": 0.5},
+    "eks": {"n_ensemble": 8, "scheduler": 0.5},
+    "etki": {"n_ensemble": 8, "scheduler": 0.5},
     "lm-ma-es": {"popsize": 8, "sigma0": 0.3},
     "openai-es": {"popsize": 8, "sigma": 0.1, "learning_rate": 0.05},
     "pgpe": {"popsize": 8},
     "sep-cma-es": {"popsize": 8, "sigma0": 0.3},
     "snes": {"popsize": 8},
+    "teki": {"n_ensemble": 8, "scheduler": 0.5},
     "xnes": {"popsize": 8},
 }
 
