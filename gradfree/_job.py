@@ -9,7 +9,8 @@ A job file (read with the standard library's `tomllib`; nothing is evaluated)::
     method = "cma-es"             # a key of gradfree.METHODS
     seed = 0
     maxfev = 20000                # budgets: maxfev, maxiter, walltime (seconds)
-    workers = 1                   # 1, an int for joblib, or "vectorized"
+    workers = 1                   # 1, an int for joblib, "vectorized", or "dask://host:8786"
+    timeout = 600                 # seconds per evaluation (needs joblib or Dask workers)
     output = "run"                # directory for result.json, history.csv, convergence.png
 
     [options]                     # hyperparameters of the method
@@ -72,7 +73,8 @@ _KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "maxiter": ((int,), "an int >= 1"),
     "walltime": ((int, float), "a number of seconds >= 0"),
     "tol": ((int, float), "a number >= 0"),
-    "workers": ((int, str), "an int or 'vectorized'"),
+    "workers": ((int, str), "an int, 'vectorized' or 'dask://host:port'"),
+    "timeout": ((int, float), "a number of seconds > 0"),
     "on_error": ((str,), "'raise' or 'nan'"),
     "output": ((str,), "a directory path"),
     "checkpoint": ((dict,), "a table with path, every, seconds"),
@@ -99,6 +101,7 @@ class Job:
     walltime: float | None
     tol: float | None
     workers: Any
+    timeout: float | None
     on_error: str
     output: Path
     checkpoint: Path
@@ -119,6 +122,7 @@ class Job:
             "walltime": self.walltime,
             "tol": self.tol,
             "workers": self.workers,
+            "timeout": self.timeout,
             "on_error": self.on_error,
             "output": str(self.output),
             "checkpoint": {
@@ -176,7 +180,7 @@ def parse_job(table: Mapping[str, Any], *, base: Path | None = None, where: str 
     ...
     ValueError: job: unknown key(s) ['maxiters']; valid keys are ['bounds', 'checkpoint', \
 'dim', 'maxfev', 'maxiter', 'method', 'objective', 'on_error', 'options', 'output', \
-'seed', 'tol', 'walltime', 'workers', 'x0', 'x0_value'].
+'seed', 'timeout', 'tol', 'walltime', 'workers', 'x0', 'x0_value'].
     """
     base = Path.cwd() if base is None else base
     table = dict(table)
@@ -222,17 +226,33 @@ def parse_job(table: Mapping[str, Any], *, base: Path | None = None, where: str 
             raise ValueError(f"{where}: `{key}` must be finite and >= 0; got {table[key]}.")
     workers = table.get("workers", 1)
     if isinstance(workers, str):
-        if workers.startswith("dask://") or workers == "mpi":
+        if workers == "mpi":
             raise ValueError(
-                f"{where}: `workers` = {workers!r} is not supported yet (Dask scheduler "
-                "addresses and MPI are planned); use an int (joblib) or 'vectorized'."
+                f"{where}: `workers` = 'mpi' is not supported yet (MPI is planned); use an "
+                "int (joblib), 'vectorized' or a Dask scheduler address 'dask://host:port'."
             )
-        if workers != "vectorized":
+        if workers.startswith("dask://"):
+            if not re.fullmatch(r"dask://[^\s/:]+:\d+", workers):
+                raise ValueError(
+                    f"{where}: `workers` must be a Dask scheduler address "
+                    f"'dask://host:port'; got {workers!r}."
+                )
+        elif workers != "vectorized":
             raise ValueError(
-                f"{where}: `workers` must be an int or 'vectorized'; got {workers!r}."
+                f"{where}: `workers` must be an int, 'vectorized' or 'dask://host:port'; "
+                f"got {workers!r}."
             )
     elif workers == 0 or workers < -1:
         raise ValueError(f"{where}: `workers` must be -1 or >= 1; got {workers}.")
+    timeout = table.get("timeout")
+    if timeout is not None:
+        if not (math.isfinite(timeout) and timeout > 0):
+            raise ValueError(f"{where}: `timeout` must be finite and > 0; got {timeout}.")
+        if workers == 1 or workers == "vectorized":
+            raise ValueError(
+                f"{where}: `timeout` needs a process pool: set `workers` to an int > 1, -1 "
+                "or a Dask scheduler address."
+            )
     on_error = table.get("on_error", "raise")
     if on_error not in ("raise", "nan"):
         raise ValueError(f"{where}: `on_error` must be 'raise' or 'nan'; got {on_error!r}.")
@@ -258,6 +278,7 @@ def parse_job(table: Mapping[str, Any], *, base: Path | None = None, where: str 
         walltime=None if "walltime" not in table else float(table["walltime"]),
         tol=None if "tol" not in table else float(table["tol"]),
         workers=workers,
+        timeout=None if timeout is None else float(timeout),
         on_error=on_error,
         output=output,
         checkpoint=ckpt_path.resolve(),
@@ -443,9 +464,12 @@ def run_job(job: Job, *, progress: bool = False, search: Path | None = None) -> 
             maxfev=job.maxfev,
             tol=job.tol,
         )
-        evaluator = as_evaluator(job.workers)
+        evaluator = as_evaluator(job.workers, timeout=job.timeout)
         f = wrap_objective(fun, (), job.on_error)
-        res = _loop(state, evaluator, f, writer, progress, saver)
+        try:
+            res = _loop(state, evaluator, f, writer, progress, saver)
+        finally:
+            evaluator.close()
     finally:
         writer.close()
     _write_outputs(job, res, job.method)
@@ -485,16 +509,18 @@ def resume_job(
     restored = Run.restore(ckpt)
     writer = _HistoryWriter(job.output / "history.csv", restored.strategy, keep_until=restored.nit)
     logger.info("resuming %s at generation %d from %s", job.method, restored.nit, checkpoint)
+    evaluator = as_evaluator(job.workers, timeout=job.timeout)
     try:
         res = _loop(
             restored,
-            as_evaluator(job.workers),
+            evaluator,
             wrap_objective(fun, (), job.on_error),
             writer,
             progress,
             _saver(job),
         )
     finally:
+        evaluator.close()
         writer.close()
     _write_outputs(job, res, job.method)
     return job, res

@@ -7,14 +7,35 @@ else: the driver counts evaluations and handles non-finite values.
 
 Cross-process evaluators send host (NumPy) rows to the workers and convert the values
 back, and submit one chunk of rows per worker rather than one task per point.
+
+Faults. A failed evaluation comes back as NaN, and the evaluator lists why in
+``last_errors`` (``"Type: message"`` per failed row of its last call), which the
+driver turns into ``result.failures``. Failures are: an objective that raised under
+``on_error='nan'``; an evaluation that ran past the evaluator's ``timeout``; and rows
+whose worker died twice (a dead loky worker's chunks are retried once on a fresh pool;
+Dask tasks are submitted with ``retries=1`` and lost workers' tasks are rescheduled).
+
+Timeouts need a process pool (`JoblibEvaluator`, `DaskEvaluator`, `ExecutorEvaluator`
+over a process pool): an evaluation running in this process cannot be interrupted
+safely, so `SerialEvaluator`, `VectorizedEvaluator` and `MapEvaluator` have none. In a
+worker process each evaluation runs under a ``SIGALRM`` timer (POSIX), so a hang in
+Python code (``time.sleep``, a loop) fails alone and the worker goes on; a chunk that
+misses its deadline (``timeout`` per row plus a grace period) anyway, e.g. stuck in C
+code with signals blocked, or on a Dask worker thread, is abandoned with all its rows,
+and the loky pool is killed and recreated (Dask: its worker is restarted) so that the
+next generation starts on healthy workers.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import os
+import signal
+import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,23 +59,81 @@ __all__ = [
 
 
 class _Failed:
-    """Marker for an evaluation that raised under ``on_error='nan'``."""
+    """Marker for a failed evaluation (it counts as NaN), carrying ``"Type: message"``."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: str = "") -> None:
+        self.error = error
 
     def __repr__(self) -> str:
-        return "FAILED"
+        return f"FAILED({self.error!r})" if self.error else "FAILED"
 
-    def __reduce__(self) -> str:
-        return "FAILED"
+    def __reduce__(self) -> Any:
+        return (_Failed, (self.error,))
 
 
 FAILED = _Failed()
+
+#: Seconds added to a chunk's deadline (``timeout`` per row) before it is abandoned.
+TIMEOUT_GRACE = 2.0
+#: Extra seconds for the first chunk of a fresh pool (workers start and import).
+STARTUP_GRACE = 20.0
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def _errors(outputs: Sequence[Any]) -> list[str]:
+    """The ``"Type: message"`` of each failed output (in row order)."""
+    return [v.error or "unknown error" for v in outputs if isinstance(v, _Failed)]
+
+
+class _EvaluationTimeout(BaseException):
+    """Raised by the worker's alarm; a BaseException so that ``on_error='nan'`` keeps out."""
+
+
+def _raise_timeout(signum: int, frame: Any) -> None:
+    raise _EvaluationTimeout
+
+
+def _can_alarm(host_pid: int | None) -> bool:
+    """A worker process (not the host) on its main thread, on POSIX."""
+    return (
+        host_pid is not None
+        and os.getpid() != host_pid
+        and hasattr(signal, "setitimer")
+        and threading.current_thread() is threading.main_thread()
+    )
+
+
+def _timed(fun: Objective, x: Any, timeout: float) -> Any:
+    """``fun(x)``, or a FAILED timeout marker after `timeout` seconds (worker side)."""
+    previous = signal.signal(signal.SIGALRM, _raise_timeout)
+    signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
+        return fun(x)
+    except _EvaluationTimeout:
+        return _Failed(_timeout_message(timeout))
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _timeout_message(timeout: float) -> str:
+    return f"TimeoutError: evaluation exceeded timeout={timeout:g} s"
 
 
 def _row_values(outputs: Sequence[Any], n: int, like: Array) -> Array:
     """Stack per-row outputs (scalars or 1-d vectors; FAILED -> NaN) like `like`."""
     if len(outputs) != n:
         raise ValueError(f"`fun` returned {len(outputs)} values for {n} candidates.")
-    rows = [None if v is FAILED else np.asarray(to_host(v), dtype=np.float64) for v in outputs]
+    rows = [
+        None if isinstance(v, _Failed) else np.asarray(to_host(v), dtype=np.float64)
+        for v in outputs
+    ]
     shapes = {r.shape for r in rows if r is not None}
     if not shapes:
         return asarray_like(np.full(n, np.nan), like)
@@ -72,9 +151,19 @@ def _row_values(outputs: Sequence[Any], n: int, like: Array) -> Array:
     return asarray_like(vals, like)
 
 
-def _eval_rows(fun: Objective, rows: Iterable[Any]) -> list[Any]:
-    """Evaluate `fun` on each row; runs inside workers, so it must stay module-level."""
-    return [fun(r) for r in rows]
+def _eval_rows(
+    fun: Objective,
+    rows: Iterable[Any],
+    timeout: float | None = None,
+    host_pid: int | None = None,
+) -> list[Any]:
+    """Evaluate `fun` on each row; runs inside workers, so it must stay module-level.
+
+    With `timeout`, each evaluation in a worker process runs under a ``SIGALRM`` timer.
+    """
+    if timeout is None or not _can_alarm(host_pid):
+        return [fun(r) for r in rows]
+    return [_timed(fun, r, timeout) for r in rows]
 
 
 def _split(rows: np.ndarray, k: int) -> list[np.ndarray]:
@@ -93,10 +182,10 @@ class _Wrapped:
     def __call__(self, x: Array) -> Any:
         try:
             return self.fun(x, *self.args)
-        except Exception:
+        except Exception as exc:
             if self.on_error == "raise":
                 raise
-            return FAILED
+            return _Failed(_describe(exc))
 
 
 def wrap_objective(fun: Objective, args: tuple[Any, ...] = (), on_error: str = "raise") -> Any:
@@ -116,6 +205,8 @@ class BaseEvaluator(ABC):
 
     #: ``fun`` receives the whole population ``(n, d)`` in one call.
     vectorized: bool = False
+    #: ``"Type: message"`` of each failed row of the last call (read by the driver).
+    last_errors: Sequence[str] = ()
 
     @abstractmethod
     def __call__(self, fun: Objective, X: Array) -> Array:
@@ -141,7 +232,9 @@ class SerialEvaluator(BaseEvaluator):
     """
 
     def __call__(self, fun: Objective, X: Array) -> Array:
-        return _row_values([fun(X[i, ...]) for i in range(X.shape[0])], X.shape[0], X)
+        outputs = [fun(X[i, ...]) for i in range(X.shape[0])]
+        self.last_errors = _errors(outputs)
+        return _row_values(outputs, X.shape[0], X)
 
 
 class VectorizedEvaluator(BaseEvaluator):
@@ -158,7 +251,8 @@ class VectorizedEvaluator(BaseEvaluator):
     def __call__(self, fun: Objective, X: Array) -> Array:
         n = X.shape[0]
         out = fun(X)
-        if out is FAILED:
+        self.last_errors = [out.error or "unknown error"] * n if isinstance(out, _Failed) else []
+        if isinstance(out, _Failed):
             return asarray_like(np.full(n, np.nan), X)
         if type(out) is not type(X) or out.dtype != X.dtype:
             out = asarray_like(out if hasattr(out, "shape") else to_host(out), X)
@@ -185,19 +279,73 @@ class MapEvaluator(BaseEvaluator):
         self.mapper = mapper
 
     def __call__(self, fun: Objective, X: Array) -> Array:
-        return _row_values(list(self.mapper(fun, to_host(X))), X.shape[0], X)
+        outputs = list(self.mapper(fun, to_host(X)))
+        self.last_errors = _errors(outputs)
+        return _row_values(outputs, X.shape[0], X)
 
 
-class JoblibEvaluator(BaseEvaluator):
+def _check_timeout(timeout: Any) -> float | None:
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float, np.integer, np.floating)):
+        raise TypeError(f"`timeout` must be a number of seconds; got {type(timeout).__name__}.")
+    if not (np.isfinite(timeout) and timeout > 0):
+        raise ValueError(f"`timeout` must be a number of seconds > 0; got {timeout!r}.")
+    return float(timeout)
+
+
+class _ChunkedEvaluator(BaseEvaluator):
+    """Shared parts of the pool evaluators: the timeout and the chunk deadline."""
+
+    timeout: float | None = None
+
+    def _deadline(self, chunks: Sequence[np.ndarray], waves: int = 1, fresh: bool = False) -> Any:
+        """Seconds to wait for `chunks` (None without a timeout)."""
+        if self.timeout is None:
+            return None
+        rows = max(len(c) for c in chunks) * waves
+        return self.timeout * rows + TIMEOUT_GRACE + (STARTUP_GRACE if fresh else 0.0)
+
+    def _abandoned(self, chunk: np.ndarray) -> list[Any]:
+        message = f"{_timeout_message(self.timeout or 0.0)} (its chunk was abandoned)"
+        return [_Failed(message)] * len(chunk)
+
+    def _finish(self, parts: Sequence[Sequence[Any]], X: Array) -> Array:
+        outputs = [v for part in parts for v in part]
+        self.last_errors = _errors(outputs)
+        return _row_values(outputs, X.shape[0], X)
+
+
+#: Environment of loky workers: one BLAS/OpenMP thread each.
+_ONE_THREAD = {
+    k: "1"
+    for k in (
+        "OMP_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "VECLIB_MAXIMUM_THREADS",
+        "NUMEXPR_NUM_THREADS",
+    )
+}
+
+
+class JoblibEvaluator(_ChunkedEvaluator):
     """Evaluate in worker processes with joblib's loky backend.
 
     Rows travel as NumPy arrays in one chunk per worker, and BLAS in the workers is
     pinned to one thread so that `n_jobs` processes do not oversubscribe the cores.
+    The pool is loky's reusable one, shared with joblib. A worker that dies (SIGKILL,
+    segfault, out of memory) breaks the whole batch: its chunks are evaluated again
+    once on a fresh pool, and only rows that fail again count as failed (NaN).
 
     Parameters
     ----------
     n_jobs : int, default=-1
         Number of workers; -1 means one per core.
+    timeout : float, optional
+        Seconds per evaluation. An evaluation that runs longer counts as failed (NaN)
+        and the run goes on; a chunk stuck past its deadline is abandoned and the pool
+        is killed and recreated (see the module notes).
 
     Examples
     --------
@@ -205,23 +353,70 @@ class JoblibEvaluator(BaseEvaluator):
     array([1., 2., 3.])
     """
 
-    def __init__(self, n_jobs: int = -1) -> None:
+    def __init__(self, n_jobs: int = -1, *, timeout: float | None = None) -> None:
         self.n_jobs = check_int(n_jobs, "n_jobs", low=-1)
         if self.n_jobs == 0:
             raise ValueError("`n_jobs` must be -1 or >= 1; got 0.")
+        self.timeout = _check_timeout(timeout)
+        self._pool: Any = None
+        self._used = 0.0
+
+    def _executor(self, n: int) -> tuple[Any, bool]:
+        """loky's reusable pool (a fresh one after a break or a kill), and whether it is new."""
+        from joblib.externals.loky import get_reusable_executor
+
+        pool = get_reusable_executor(max_workers=n, timeout=300, env=_ONE_THREAD)
+        fresh = pool is not self._pool or time.monotonic() - self._used > 250
+        self._pool = pool
+        return pool, fresh
 
     def __call__(self, fun: Objective, X: Array) -> Array:
-        from joblib import Parallel, delayed, effective_n_jobs, parallel_config
+        from joblib import effective_n_jobs
 
-        rows = to_host(X)
-        chunks = _split(rows, effective_n_jobs(self.n_jobs))
-        with parallel_config(backend="loky", inner_max_num_threads=1):
-            parts = Parallel(n_jobs=self.n_jobs)(delayed(_eval_rows)(fun, c) for c in chunks)
-        return _row_values([v for part in parts for v in part], X.shape[0], X)
+        n_workers = effective_n_jobs(self.n_jobs)
+        chunks = _split(to_host(X), n_workers)
+        parts: list[list[Any]] = [[] for _ in chunks]
+        todo = list(range(len(chunks)))
+        for attempt in (0, 1):
+            pool, fresh = self._executor(n_workers)
+            futures = {
+                i: pool.submit(_eval_rows, fun, chunks[i], self.timeout, os.getpid()) for i in todo
+            }
+            _, hung = concurrent.futures.wait(
+                futures.values(), timeout=self._deadline([chunks[i] for i in todo], fresh=fresh)
+            )
+            broken, error = [], None
+            for i, future in futures.items():
+                if future in hung:
+                    parts[i] = self._abandoned(chunks[i])
+                elif isinstance(future.exception(), BrokenProcessPool):
+                    broken.append(i)
+                    lost = future.exception()
+                elif future.exception() is not None:
+                    error = error or future.exception()
+                else:
+                    parts[i] = future.result()
+            self._used = time.monotonic()
+            if hung:  # kill the stuck workers; the next call gets a fresh pool
+                pool.shutdown(wait=False, kill_workers=True)
+                self._pool = None
+            if error is not None:
+                raise error
+            if attempt:
+                for i in broken:
+                    parts[i] = [_Failed(f"{_describe(lost)} (after a retry)")] * len(chunks[i])
+            todo = broken
+            if not todo:
+                break
+        return self._finish(parts, X)
 
 
-class ExecutorEvaluator(BaseEvaluator):
+class ExecutorEvaluator(_ChunkedEvaluator):
     """Evaluate through any `concurrent.futures.Executor`, one chunk per worker.
+
+    The executor is not owned, so a broken process pool is not recreated: rows whose
+    worker died count as failed (NaN), and a chunk abandoned after `timeout` keeps its
+    worker busy until it returns (prefer `JoblibEvaluator` for fault tolerance).
 
     Parameters
     ----------
@@ -229,6 +424,8 @@ class ExecutorEvaluator(BaseEvaluator):
         Not owned: the caller shuts it down.
     n_chunks : int, optional
         Chunks per generation (default: the executor's worker count, else the cores).
+    timeout : float, optional
+        Seconds per evaluation; needs a process pool (not a `ThreadPoolExecutor`).
 
     Examples
     --------
@@ -238,94 +435,237 @@ class ExecutorEvaluator(BaseEvaluator):
     array([1., 2., 3.])
     """
 
-    def __init__(self, executor: concurrent.futures.Executor, n_chunks: int | None = None) -> None:
+    def __init__(
+        self,
+        executor: concurrent.futures.Executor,
+        n_chunks: int | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> None:
         if not isinstance(executor, concurrent.futures.Executor):
             raise TypeError(
                 f"`executor` must be a concurrent.futures.Executor; got {type(executor).__name__}."
             )
         self.executor = executor
-        default = getattr(executor, "_max_workers", None) or os.cpu_count() or 1
-        self.n_chunks = check_int(n_chunks if n_chunks is not None else default, "n_chunks", low=1)
+        self.workers = getattr(executor, "_max_workers", None) or os.cpu_count() or 1
+        self.n_chunks = check_int(
+            n_chunks if n_chunks is not None else self.workers, "n_chunks", low=1
+        )
+        self.timeout = _check_timeout(timeout)
+        if self.timeout is not None and isinstance(
+            executor, concurrent.futures.ThreadPoolExecutor
+        ):
+            raise ValueError(_NEEDS_POOL)
 
     def __call__(self, fun: Objective, X: Array) -> Array:
         chunks = _split(to_host(X), self.n_chunks)
-        futures = [self.executor.submit(_eval_rows, fun, c) for c in chunks]
-        return _row_values([v for f in futures for v in f.result()], X.shape[0], X)
+        futures = [
+            self.executor.submit(_eval_rows, fun, c, self.timeout, os.getpid()) for c in chunks
+        ]
+        waves = -(-len(chunks) // self.workers)
+        _, hung = concurrent.futures.wait(
+            futures, timeout=self._deadline(chunks, waves=waves, fresh=True)
+        )
+        parts = []
+        for future, chunk in zip(futures, chunks):
+            if future in hung:
+                future.cancel()
+                parts.append(self._abandoned(chunk))
+            elif isinstance(future.exception(), BrokenProcessPool):
+                parts.append([_Failed(_describe(future.exception()))] * len(chunk))
+            else:
+                parts.append(future.result())  # raises the objective's own errors
+        return self._finish(parts, X)
 
 
-class DaskEvaluator(BaseEvaluator):
+class DaskEvaluator(_ChunkedEvaluator):
     """Evaluate on a `dask.distributed.Client`, one chunk per worker thread.
+
+    Tasks are submitted with ``retries=1``, and the scheduler reschedules the tasks of
+    a lost worker; rows whose task still fails with `distributed.KilledWorker` count
+    as failed (NaN). Dask cannot interrupt a running task: a chunk past its `timeout`
+    deadline is cancelled and the worker running it is restarted (through its nanny).
 
     Parameters
     ----------
-    client : dask.distributed.Client
-        Not owned: the caller closes it.
+    client : dask.distributed.Client or str
+        A client (not owned: the caller closes it), or a scheduler address
+        ``"dask://host:port"`` (or ``"tcp://host:port"``): the evaluator then connects
+        on first use and closes its client in `close`.
+    timeout : float, optional
+        Seconds per evaluation.
+
+    Examples
+    --------
+    >>> ev = DaskEvaluator("dask://scheduler:8786")  # connects on first use
+    >>> ev.address
+    'tcp://scheduler:8786'
+    >>> ev.close()
     """
 
-    def __init__(self, client: Any) -> None:
-        if not _is_dask_client(client):
+    def __init__(self, client: Any, *, timeout: float | None = None) -> None:
+        self.timeout = _check_timeout(timeout)
+        self.address: str | None = None
+        self._client: Any = None
+        self._owned = isinstance(client, str)
+        if self._owned:
+            self.address = _dask_address(client)
+        elif _is_dask_client(client):
+            self._client = client
+        else:
             raise TypeError(
-                f"`client` must be a dask.distributed.Client; got {type(client).__name__}."
+                "`client` must be a dask.distributed.Client or a 'dask://host:port' address; "
+                f"got {type(client).__name__}."
             )
-        self.client = client
+
+    @property
+    def client(self) -> Any:
+        """The client (connected on first use for an address)."""
+        if self._client is None:
+            from distributed import Client
+
+            self._client = Client(self.address)
+        return self._client
+
+    def close(self) -> None:
+        """Close the client if this evaluator opened it."""
+        if self._owned and self._client is not None:
+            self._client.close()
+            self._client = None
 
     def __call__(self, fun: Objective, X: Array) -> Array:
-        n_chunks = max(1, sum(self.client.nthreads().values()))
+        from distributed import wait
+
+        client = self.client
+        n_chunks = max(1, sum(client.nthreads().values()))
         chunks = _split(to_host(X), n_chunks)
-        futures = [self.client.submit(_eval_rows, fun, c, pure=False) for c in chunks]
-        parts = self.client.gather(futures)
-        return _row_values([v for part in parts for v in part], X.shape[0], X)
+        host = os.getpid()
+        futures = [
+            client.submit(_eval_rows, fun, c, self.timeout, host, pure=False, retries=1)
+            for c in chunks
+        ]
+        try:
+            wait(futures, timeout=self._deadline(chunks))
+        except TimeoutError:
+            pass
+        parts, hung = [], []
+        for future, chunk in zip(futures, chunks):
+            if future.status == "finished":
+                parts.append(future.result())
+            elif future.status == "error":
+                exc = future.exception()
+                if type(exc).__name__ != "KilledWorker":
+                    raise exc
+                parts.append([_Failed(_describe(exc))] * len(chunk))
+            else:
+                hung.append(future)
+                parts.append(self._abandoned(chunk))
+        if hung:
+            _restart_busy(client, hung)
+        return self._finish(parts, X)
+
+
+def _restart_busy(client: Any, futures: list[Any]) -> None:
+    """Cancel `futures` and restart the workers still running them (best effort)."""
+    keys = {f.key for f in futures}
+    try:
+        busy = [w for w, ks in client.processing().items() if keys.intersection(ks)]
+        client.cancel(futures)
+        if busy:
+            client.restart_workers(busy, raise_for_error=False)
+    except Exception:  # pragma: no cover - e.g. workers without a nanny
+        pass
+
+
+def _dask_address(address: str) -> str:
+    for prefix in ("dask://", "tcp://"):
+        if address.startswith(prefix) and len(address) > len(prefix):
+            return "tcp://" + address[len(prefix) :]
+    raise ValueError(
+        f"a Dask scheduler address must look like 'dask://host:port'; got {address!r}."
+    )
 
 
 def _is_dask_client(obj: Any) -> bool:
     return type(obj).__name__ == "Client" and type(obj).__module__.startswith("distributed")
 
 
-def as_evaluator(workers: Any = 1) -> BaseEvaluator:
+_NEEDS_POOL = (
+    "`timeout` needs a process pool (workers=-1 or an int > 1, a process-pool Executor, a "
+    "dask Client or 'dask://host:port'): an evaluation in this process or in a thread "
+    "cannot be interrupted safely."
+)
+
+
+def as_evaluator(workers: Any = 1, *, timeout: float | None = None) -> BaseEvaluator:
     """Turn scipy's `workers` convention into an evaluator.
 
     Parameters
     ----------
-    workers : int, 'vectorized', Executor, dask Client, map-like callable or BaseEvaluator
+    workers : int, str, Executor, dask Client, map-like callable or BaseEvaluator
         ``1``: serial. ``'vectorized'``: one call ``fun(X)`` per generation. ``-1`` or
         an int > 1: joblib processes. A `concurrent.futures.Executor` or a
-        `dask.distributed.Client`: chunks submitted to it. Any other callable is used as
+        `dask.distributed.Client`: chunks submitted to it. ``'dask://host:port'``: a
+        Dask scheduler, connected on first use (the evaluator owns that client; close
+        it with ``close()`` or a ``with`` block). Any other callable is used as
         ``map(func, iterable)``, as in scipy. A `BaseEvaluator` is returned as is.
+    timeout : float, optional
+        Seconds per evaluation, after which it counts as failed (NaN); only for process
+        pools (joblib, a process-pool Executor, Dask).
 
     Raises
     ------
     ValueError, TypeError
-        For anything else, naming `workers`.
+        For anything else, naming `workers`, or a `timeout` without a process pool.
 
     Examples
     --------
     >>> type(as_evaluator(1)).__name__, type(as_evaluator("vectorized")).__name__
     ('SerialEvaluator', 'VectorizedEvaluator')
+    >>> as_evaluator(2, timeout=30).timeout
+    30.0
+    >>> as_evaluator(1, timeout=30)
+    Traceback (most recent call last):
+    ...
+    ValueError: `timeout` needs a process pool (workers=-1 or an int > 1, a process-pool \
+Executor, a dask Client or 'dask://host:port'): an evaluation in this process or in a \
+thread cannot be interrupted safely.
     """
+    timeout = _check_timeout(timeout)
     if isinstance(workers, BaseEvaluator):
+        if timeout is not None:
+            raise ValueError("pass `timeout` to the evaluator itself, not with an evaluator.")
         return workers
     if isinstance(workers, str):
+        if workers.startswith("dask://"):
+            return DaskEvaluator(workers, timeout=timeout)
         if workers != "vectorized":
             raise ValueError(
-                f"`workers` must be an int, 'vectorized', an Executor, a dask Client or a "
-                f"map-like callable; got {workers!r}."
+                f"`workers` must be an int, 'vectorized', 'dask://host:port', an Executor, a "
+                f"dask Client or a map-like callable; got {workers!r}."
             )
+        if timeout is not None:
+            raise ValueError(_NEEDS_POOL)
         return VectorizedEvaluator()
     if isinstance(workers, bool):
         raise TypeError("`workers` must be an int, not a bool.")
     if isinstance(workers, (int, np.integer)):
         if workers == 1:
+            if timeout is not None:
+                raise ValueError(_NEEDS_POOL)
             return SerialEvaluator()
         if workers == -1 or workers > 1:
-            return JoblibEvaluator(int(workers))
+            return JoblibEvaluator(int(workers), timeout=timeout)
         raise ValueError(f"`workers` must be -1 or >= 1; got {workers}.")
     if isinstance(workers, concurrent.futures.Executor):
-        return ExecutorEvaluator(workers)
+        return ExecutorEvaluator(workers, timeout=timeout)
     if _is_dask_client(workers):
-        return DaskEvaluator(workers)
+        return DaskEvaluator(workers, timeout=timeout)
     if callable(workers):
+        if timeout is not None:
+            raise ValueError(_NEEDS_POOL)
         return MapEvaluator(workers)
     raise TypeError(
-        "`workers` must be an int, 'vectorized', an Executor, a dask Client or a map-like "
-        f"callable; got {type(workers).__name__}."
+        "`workers` must be an int, 'vectorized', 'dask://host:port', an Executor, a dask "
+        f"Client or a map-like callable; got {type(workers).__name__}."
     )

@@ -24,12 +24,18 @@ def slow_sphere(x):
     if os.environ.get("GRADFREE_TEST_SLOW"):
         time.sleep(0.01)
     return float((x * x).sum())
+def slow_residual(x):
+    if os.environ.get("GRADFREE_TEST_SLOW"):
+        time.sleep(0.01)
+    return x - 1.0
 """
 
 
 def _job(tmp_path: Path, name: str, output: str, **extra) -> Path:
     lines = [
-        'objective = "objective_mod:slow_sphere"',
+        'objective = "objective_mod:{}"'.format(
+            "slow_residual" if METHODS[name].vector_values else "slow_sphere"
+        ),
         "x0 = [0.5, -1.0, 2.0]",
         f'method = "{name}"',
         "seed = 7",
@@ -68,8 +74,8 @@ def _result(directory: Path) -> dict:
             ValueError,
         ),
         (
-            {"objective": "sphere", "dim": 2, "workers": "dask://host:8786"},
-            "not supported yet",
+            {"objective": "sphere", "dim": 2, "workers": "dask://nohost"},
+            "dask://host:port",
             ValueError,
         ),
         ({"objective": "sphere", "dim": 2, "workers": "mpi"}, "not supported yet", ValueError),
