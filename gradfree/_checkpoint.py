@@ -108,13 +108,20 @@ class _Encoder:
         # host: a NumPy array in a non-NumPy run, or in a NumPy run a field annotated so
         kind = "host" if is_numpy_array(obj) and (not self.numpy_run or host_hint) else "device"
         key = f"a{len(self.arrays)}"
-        self.arrays[key] = host
-        return {
+        # An exactly symmetric matrix (a covariance) keeps its upper triangle only.
+        symmetric = (
+            host.ndim == 2 and host.shape[0] == host.shape[1] > 1 and np.array_equal(host, host.T)
+        )
+        self.arrays[key] = host[np.triu_indices(host.shape[0])] if symmetric else host
+        node = {
             "__array__": key,
             "kind": kind,
             "dtype": host.dtype.name,
             "shape": list(host.shape),
         }
+        if symmetric:
+            node["packing"] = "upper"
+        return node
 
     def _dataclass(self, obj: Any, path: str) -> dict[str, Any]:
         cls = type(obj)
@@ -217,6 +224,18 @@ def _resolve(module: str, qualname: str, path: str) -> Any:
     return obj
 
 
+def _unpack_upper(packed: np.ndarray, shape: Any, path: str) -> np.ndarray:
+    """The symmetric matrix whose upper triangle (row-major) is `packed`."""
+    n = shape[0] if isinstance(shape, list) and len(shape) == 2 else -1
+    if not (isinstance(n, int) and n > 1 and packed.shape == (n * (n + 1) // 2,)):
+        raise ValueError(f"checkpoint `{path}`: packed matrix does not fit shape {shape}.")
+    full = np.empty((n, n), dtype=packed.dtype)
+    rows, cols = np.triu_indices(n)
+    full[rows, cols] = packed
+    full[cols, rows] = packed
+    return full
+
+
 class _Decoder:
     """Rebuilds objects from `encode`'s output; device arrays follow `like`."""
 
@@ -265,6 +284,8 @@ class _Decoder:
         if not isinstance(key, str) or key not in self.arrays:
             raise ValueError(f"checkpoint `{path}`: array member {key!r} is missing.")
         host = self.arrays[key]
+        if node.get("packing") == "upper":
+            host = _unpack_upper(host, node.get("shape"), path)
         if host.dtype.name != node.get("dtype") or list(host.shape) != node.get("shape"):
             raise ValueError(
                 f"checkpoint `{path}`: array member {key!r} has dtype {host.dtype} and shape "

@@ -273,8 +273,10 @@ class Run:
             "best_x": self.best_x,
             "best_fun": self.best_fun,
             "best_violation": self.best_violation,
-            "population": self.population,
-            "population_values": self.population_values,
+            # the last population only matters for a finished run's result; mid-run it
+            # would dominate the file (n x d) and the next generation replaces it
+            "population": self.population if self.status is not None else None,
+            "population_values": self.population_values if self.status is not None else None,
             "status": None if self.status is None else int(self.status),
             "message": self.message,
             "history_maxlen": self._history.maxlen,
