@@ -227,11 +227,8 @@ def parse_job(table: Mapping[str, Any], *, base: Path | None = None, where: str 
     workers = table.get("workers", 1)
     if isinstance(workers, str):
         if workers == "mpi":
-            raise ValueError(
-                f"{where}: `workers` = 'mpi' is not supported yet (MPI is planned); use an "
-                "int (joblib), 'vectorized' or a Dask scheduler address 'dask://host:port'."
-            )
-        if workers.startswith("dask://"):
+            pass  # mpi4py.futures workers; run under `mpirun ... python -m mpi4py.futures`
+        elif workers.startswith("dask://"):
             if not re.fullmatch(r"dask://[^\s/:]+:\d+", workers):
                 raise ValueError(
                     f"{where}: `workers` must be a Dask scheduler address "

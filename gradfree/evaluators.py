@@ -50,6 +50,7 @@ __all__ = [
     "DaskEvaluator",
     "ExecutorEvaluator",
     "JoblibEvaluator",
+    "MPIEvaluator",
     "MapEvaluator",
     "SerialEvaluator",
     "VectorizedEvaluator",
@@ -478,6 +479,52 @@ class ExecutorEvaluator(_ChunkedEvaluator):
         return self._finish(parts, X)
 
 
+class MPIEvaluator(ExecutorEvaluator):
+    """Evaluate on the workers of an `mpi4py.futures.MPIPoolExecutor`, one chunk per worker.
+
+    Start the program under MPI so that the pool uses the other ranks::
+
+        mpirun -n 9 python -m mpi4py.futures my_script.py   # 1 driver + 8 workers
+
+    The pool is created on first use and shut down by `close` (the driver closes the
+    evaluators it creates). Needs mpi4py and an MPI library (Open MPI or MPICH).
+
+    Parameters
+    ----------
+    timeout : float, optional
+        Seconds per evaluation (the worker processes enforce it with SIGALRM).
+
+    Examples
+    --------
+    >>> ev = MPIEvaluator()  # the pool starts at the first generation
+    >>> ev.executor is None
+    True
+    """
+
+    def __init__(self, *, timeout: float | None = None) -> None:
+        self.executor = None  # type: ignore[assignment]
+        self.workers = self.n_chunks = 1
+        self.timeout = _check_timeout(timeout)
+
+    def __call__(self, fun: Objective, X: Array) -> Array:
+        if self.executor is None:
+            try:
+                from mpi4py.futures import MPIPoolExecutor
+            except ImportError as exc:  # pragma: no cover - depends on the environment
+                raise ImportError(
+                    "workers='mpi' needs mpi4py and an MPI library: apt-get install "
+                    "openmpi-bin libopenmpi-dev; pip install mpi4py"
+                ) from exc
+            self.executor = MPIPoolExecutor()
+            self.workers = self.n_chunks = max(1, int(self.executor.num_workers))
+        return super().__call__(fun, X)
+
+    def close(self) -> None:
+        if self.executor is not None:
+            self.executor.shutdown()
+            self.executor = None  # type: ignore[assignment]
+
+
 class DaskEvaluator(_ChunkedEvaluator):
     """Evaluate on a `dask.distributed.Client`, one chunk per worker thread.
 
@@ -607,7 +654,8 @@ def as_evaluator(workers: Any = 1, *, timeout: float | None = None) -> BaseEvalu
         an int > 1: joblib processes. A `concurrent.futures.Executor` or a
         `dask.distributed.Client`: chunks submitted to it. ``'dask://host:port'``: a
         Dask scheduler, connected on first use (the evaluator owns that client; close
-        it with ``close()`` or a ``with`` block). Any other callable is used as
+        it with ``close()`` or a ``with`` block). ``'mpi'``: the workers of an
+        `mpi4py.futures.MPIPoolExecutor` (see `MPIEvaluator`). Any other callable is used as
         ``map(func, iterable)``, as in scipy. A `BaseEvaluator` is returned as is.
     timeout : float, optional
         Seconds per evaluation, after which it counts as failed (NaN); only for process
@@ -639,10 +687,12 @@ thread cannot be interrupted safely.
     if isinstance(workers, str):
         if workers.startswith("dask://"):
             return DaskEvaluator(workers, timeout=timeout)
+        if workers == "mpi":
+            return MPIEvaluator(timeout=timeout)
         if workers != "vectorized":
             raise ValueError(
-                f"`workers` must be an int, 'vectorized', 'dask://host:port', an Executor, a "
-                f"dask Client or a map-like callable; got {workers!r}."
+                f"`workers` must be an int, 'vectorized', 'dask://host:port', 'mpi', an "
+                f"Executor, a dask Client or a map-like callable; got {workers!r}."
             )
         if timeout is not None:
             raise ValueError(_NEEDS_POOL)

@@ -78,7 +78,7 @@ def _result(directory: Path) -> dict:
             "dask://host:port",
             ValueError,
         ),
-        ({"objective": "sphere", "dim": 2, "workers": "mpi"}, "not supported yet", ValueError),
+        ({"objective": "sphere", "dim": 2, "workers": "gpu"}, "`workers`", ValueError),
         (
             {"objective": "sphere", "dim": 2, "bounds": [[0, 1]]},
             "one \\[low, high\\] pair",
