@@ -12,10 +12,15 @@ each in two ways: *chunked* (one chunk of rows per worker, what gradfree does) a
 the same reusable loky pool, for Dask one ``client.submit`` per point). The serial time
 is measured with `SerialEvaluator`; ideal = serial / workers, efficiency = ideal /
 measured time per generation (median over generations, after a warm-up generation).
-Targets at 50 ms: loky >= 90 %, Dask >= 80 %. Usage::
+Targets at 50 ms: loky >= 90 %, Dask >= 80 %. The *mpi* backend
+(`gradfree.evaluators.MPIEvaluator`, chunked; per point: 32 chunks on the same
+``MPIPoolExecutor``) runs on its own, under MPI with 2 worker ranks, because idle MPI
+ranks poll and would slow the other backends on a 2-core machine. Usage::
 
     python benchmarks/parallel_efficiency.py          # -> results/parallel_efficiency.json
     python benchmarks/parallel_efficiency.py --quick  # smoke run
+    mpirun -n 3 python -m mpi4py.futures benchmarks/parallel_efficiency.py --mpi
+                                                      # -> results/parallel_efficiency_mpi.json
 """
 
 from __future__ import annotations
@@ -37,13 +42,14 @@ from gradfree.evaluators import (
     DaskEvaluator,
     ExecutorEvaluator,
     JoblibEvaluator,
+    MPIEvaluator,
     SerialEvaluator,
 )
 
 POPSIZE = 32
 WORKERS = 2
 DIM = 10
-TARGETS = {"loky": 0.90, "dask": 0.80}
+TARGETS = {"loky": 0.90, "dask": 0.80, "mpi": None}
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -101,7 +107,6 @@ def run_all(eval_ms: list[float], generations: int) -> list[dict]:
     from distributed import Client, LocalCluster
     from joblib.externals.loky import get_reusable_executor
 
-    results = []
     with (
         LocalCluster(
             n_workers=WORKERS, processes=True, threads_per_worker=1, dashboard_address=None
@@ -117,32 +122,53 @@ def run_all(eval_ms: list[float], generations: int) -> list[dict]:
             ("dask", "chunked"): DaskEvaluator(client),
             ("dask", "per point"): _DaskPerPoint(client),
         }
-        for ms in eval_ms:
-            fun = _Sleepy(ms / 1e3)
-            serial = statistics.median(per_generation(SerialEvaluator(), fun, 3))
-            ideal = serial / WORKERS
-            for (backend, chunking), evaluator in backends.items():
-                if backend == "loky":  # loky's pool is shared: re-seat JoblibEvaluator's one
-                    JoblibEvaluator(WORKERS)(fun, np.zeros((2, DIM)))
-                times = per_generation(evaluator, fun, generations)
-                measured = statistics.median(times)
-                eff = ideal / measured
-                target = TARGETS[backend] if ms == 50 and chunking == "chunked" else None
-                results.append(
-                    {
-                        "backend": backend,
-                        "chunking": chunking,
-                        "eval_ms": ms,
-                        "serial_s": serial,
-                        "ideal_s": ideal,
-                        "measured_s": measured,
-                        "efficiency": eff,
-                        "target": target,
-                        "pass": None if target is None else eff >= target,
-                        "times_s": times,
-                    }
-                )
-                print(f"  {backend:5s} {chunking:9s} {ms:4g} ms: {eff:6.1%}", flush=True)
+        return _time_backends(backends, eval_ms, generations)
+
+
+def run_mpi(eval_ms: list[float], generations: int) -> list[dict]:
+    """The mpi backend (the program must run under mpirun with WORKERS worker ranks)."""
+    chunked = MPIEvaluator()
+    chunked(_Sleepy(0.0), np.zeros((2, DIM)))  # start the pool
+    if chunked.workers != WORKERS:
+        raise SystemExit(f"run under `mpirun -n {WORKERS + 1}`; got {chunked.workers} workers.")
+    backends = {
+        ("mpi", "chunked"): chunked,
+        ("mpi", "per point"): ExecutorEvaluator(chunked.executor, n_chunks=POPSIZE),
+    }
+    try:
+        return _time_backends(backends, eval_ms, generations)
+    finally:
+        chunked.close()
+
+
+def _time_backends(backends: dict, eval_ms: list[float], generations: int) -> list[dict]:
+    results = []
+    for ms in eval_ms:
+        fun = _Sleepy(ms / 1e3)
+        serial = statistics.median(per_generation(SerialEvaluator(), fun, 3))
+        ideal = serial / WORKERS
+        for (backend, chunking), evaluator in backends.items():
+            if backend == "loky":  # loky's pool is shared: re-seat JoblibEvaluator's one
+                JoblibEvaluator(WORKERS)(fun, np.zeros((2, DIM)))
+            times = per_generation(evaluator, fun, generations)
+            measured = statistics.median(times)
+            eff = ideal / measured
+            target = TARGETS[backend] if ms == 50 and chunking == "chunked" else None
+            results.append(
+                {
+                    "backend": backend,
+                    "chunking": chunking,
+                    "eval_ms": ms,
+                    "serial_s": serial,
+                    "ideal_s": ideal,
+                    "measured_s": measured,
+                    "efficiency": eff,
+                    "target": target,
+                    "pass": None if target is None else eff >= target,
+                    "times_s": times,
+                }
+            )
+            print(f"  {backend:5s} {chunking:9s} {ms:4g} ms: {eff:6.1%}", flush=True)
     return results
 
 
@@ -170,15 +196,17 @@ def main(argv: list[str] | None = None) -> None:
         "--out", type=Path, help="default: results/parallel_efficiency[_quick].json"
     )
     parser.add_argument("--quick", action="store_true", help="3 generations")
+    parser.add_argument("--mpi", action="store_true", help="only the mpi backend (mpirun)")
     args = parser.parse_args(argv)
     if args.quick:
         args.generations = 3
-    out = args.out or RESULTS / f"parallel_efficiency{'_quick' if args.quick else ''}.json"
+    name = "parallel_efficiency" + ("_mpi" if args.mpi else "") + ("_quick" if args.quick else "")
+    out = args.out or RESULTS / f"{name}.json"
     import dask
     import distributed
     import joblib
 
-    results = run_all(args.eval_ms, args.generations)
+    results = (run_mpi if args.mpi else run_all)(args.eval_ms, args.generations)
     report = {
         "benchmark": "parallel_efficiency",
         "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
