@@ -472,8 +472,8 @@ class ExecutorEvaluator(_ChunkedEvaluator):
             if future in hung:
                 future.cancel()
                 parts.append(self._abandoned(chunk))
-            elif isinstance(future.exception(), BrokenProcessPool):
-                parts.append([_Failed(_describe(future.exception()))] * len(chunk))
+            elif isinstance(error := future.exception(), BrokenProcessPool):
+                parts.append([_Failed(_describe(error))] * len(chunk))
             else:
                 parts.append(future.result())  # raises the objective's own errors
         return self._finish(parts, X)
