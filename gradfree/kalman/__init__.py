@@ -19,16 +19,28 @@ Examples
 True
 """
 
+from ._accelerators import (
+    Accelerator,
+    ConstantNesterovAccelerator,
+    FirstOrderNesterovAccelerator,
+    NesterovAccelerator,
+)
 from ._eki import EKI, TEKI
 from ._eks import EKS
 from ._ensemble import EnsembleKalmanBase, EnsembleKalmanState
 from ._etki import ETKI
 from ._gaussian import Gaussian
+from ._inflation import AdditiveInflation, Inflation, MultiplicativeInflation
+from ._localization import SEC, BernoulliDropout, Localizer, SECFisher, SECNice
 from ._problem import KALMAN_METHODS, InverseProblem, solve
 from ._schedulers import DataMisfitController, DefaultScheduler, EKSStable, Scheduler
 from ._transforms import ConstrainedGaussian, Transform, constrained_gaussian
 
 __all__ = [
+    "Accelerator",
+    "AdditiveInflation",
+    "BernoulliDropout",
+    "ConstantNesterovAccelerator",
     "ConstrainedGaussian",
     "DataMisfitController",
     "DefaultScheduler",
@@ -38,9 +50,17 @@ __all__ = [
     "ETKI",
     "EnsembleKalmanBase",
     "EnsembleKalmanState",
+    "FirstOrderNesterovAccelerator",
     "Gaussian",
+    "Inflation",
     "InverseProblem",
     "KALMAN_METHODS",
+    "Localizer",
+    "MultiplicativeInflation",
+    "NesterovAccelerator",
+    "SEC",
+    "SECFisher",
+    "SECNice",
     "Scheduler",
     "TEKI",
     "Transform",

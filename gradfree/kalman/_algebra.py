@@ -11,10 +11,12 @@ applied to the parameter deviations. Cost ``O(n M min(n, M) + min(n, M)^3)``, li
 
 from __future__ import annotations
 
+import math
+
 from .._array import get_xp
 from .._typing import Array
 
-__all__ = ["gain_weights", "shrink_rows", "transform_weights"]
+__all__ = ["gain_weights", "noise_function_rows", "shrink_rows", "transform_weights"]
 
 
 def _eigh(S: Array) -> tuple[Array, Array]:
@@ -101,3 +103,42 @@ def shrink_rows(A: Array, X: Array, c: float) -> Array:
         return X - c * ((coef @ V.T) @ A)
     lam, V = _eigh(A.T @ A)
     return ((X @ V) / (1.0 + c * lam)[None, :]) @ V.T
+
+
+def _noise_function(kind: str, lam: Array, dt: float, xp: object) -> Array:
+    """``g(lam + 1/dt)``: ``g(s) = 1/s`` (``'inv'``) or ``1 / (sqrt(s) (sqrt(s) + r))``
+    with ``r = dt^{-1/2}`` (``'root'``, the Potter / Whitaker-Hamill square-root gain)."""
+    r2 = 1.0 / dt
+    if kind == "inv":
+        return 1.0 / (lam + r2)
+    q = xp.sqrt(lam + r2)  # type: ignore[attr-defined]
+    return 1.0 / (q * (q + math.sqrt(r2)))
+
+
+def noise_function_rows(C: Array, X: Array, dt: float, kind: str = "inv") -> Array:
+    """Rows of ``X g(S)``, ``S = C + I/dt``, for a symmetric ``M x M`` output covariance `C`.
+
+    ``kind='inv'`` gives ``X S^{-1}`` (innovations weighted for the Kalman gain
+    ``C_uG S^{-1}``); ``kind='root'`` gives ``X S^{-1/2} (S^{1/2} + I/sqrt(dt))^{-1}``
+    (the gain of the deterministic square-root update of Potter and of Whitaker & Hamill
+    2002, ``a_j <- a_j - C_uG g(S) b_j``). `C` is symmetrized and its eigenvalues
+    clipped at 0 (a localized covariance need not be PSD; EnsembleKalmanProcesses.jl
+    corrects it the same way). One ``M x M`` eigendecomposition: this is the localized
+    path, where ``C`` is the Schur-localized ``C_GG``.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> B, X = rng.standard_normal((3, 5)), rng.standard_normal((2, 5))
+    >>> C = B.T @ B / 2
+    >>> S = C + np.eye(5) / 0.5
+    >>> bool(np.allclose(noise_function_rows(C, X, 0.5), X @ np.linalg.inv(S)))
+    True
+    >>> w, V = np.linalg.eigh(S)
+    >>> root = V @ np.diag(1 / (np.sqrt(w) * (np.sqrt(w) + np.sqrt(2.0)))) @ V.T
+    >>> bool(np.allclose(noise_function_rows(C, X, 0.5, "root"), X @ root))
+    True
+    """
+    xp, _ = get_xp(C)
+    lam, V = _eigh(0.5 * (C + C.T))
+    return ((X @ V) * _noise_function(kind, lam, dt, xp)[None, :]) @ V.T

@@ -30,7 +30,9 @@ from .._base import StrategyBase
 from .._random import normal
 from .._typing import Array
 from .._validate import check_int, check_nonnegative, check_positive
+from ._accelerators import MomentumState, accelerate, as_accelerator
 from ._gaussian import Gaussian, like
+from ._inflation import as_inflation
 from ._schedulers import DataMisfitController, as_scheduler
 
 __all__ = ["EnsembleKalmanBase", "EnsembleKalmanState", "default_ensemble_size"]
@@ -76,6 +78,7 @@ class EnsembleKalmanState:
     last_mean: Array | None = None  # (p,) mean of the last evaluated ensemble
     n_failed: int = 0  # failed members in the last generation
     message: str | None = None  # why the strategy asks to stop
+    momentum: MomentumState | None = None  # the accelerator's memory (``u_k``, theta, k)
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,12 @@ class EnsembleKalmanBase(StrategyBase):
     successful members from their residuals) and may augment the residuals in
     ``_residuals``; failures, schedulers and stop rules live here (module docstring).
     Options are documented in `gradfree.kalman.EKI`.
+
+    After the update of every generation, the optional `accelerator` (momentum on the
+    ensemble, `gradfree.kalman._accelerators`) gives the next ensemble to evaluate and
+    the `inflation` (one or a sequence of `MultiplicativeInflation` /
+    `AdditiveInflation`, applied in order) widens it; random draws come from the
+    generator seeded in ``ask``, so ``tell`` is deterministic given its inputs.
 
     Examples
     --------
@@ -101,6 +110,8 @@ class EnsembleKalmanBase(StrategyBase):
     discrepancy: float | None = None
     xtol: float | None = None
     collapse_tol: float | None = 1e-8
+    inflation: Any = None
+    accelerator: Any = None
 
     vector_values: ClassVar[bool] = True
 
@@ -119,6 +130,8 @@ class EnsembleKalmanBase(StrategyBase):
         for name in ("xtol", "collapse_tol"):
             if getattr(self, name) is not None:
                 check_nonnegative(getattr(self, name), name)
+        object.__setattr__(self, "inflation", as_inflation(self.inflation))
+        object.__setattr__(self, "accelerator", as_accelerator(self.accelerator))
 
     # -- hooks for the update rules ------------------------------------------------
     def _residuals(self, state: EnsembleKalmanState, U: Array, values: Array) -> Array:
@@ -234,9 +247,19 @@ class EnsembleKalmanBase(StrategyBase):
         new = self._analysis(base, U, R, dt, gen)
         if n_good < J:
             new = _refill(new, ok, gen)
+        momentum = state.momentum
+        if self.accelerator is not None:
+            new, momentum = accelerate(self.accelerator, momentum, state.ensemble, new)
+        for inflation in self.inflation:
+            new = inflation.apply(new, dt, state.prior, gen)
         time = state.time + dt
         return replace(
-            base, ensemble=new, time=time, dt=dt, message=self.scheduler.stop_message(time)
+            base,
+            ensemble=new,
+            time=time,
+            dt=dt,
+            momentum=momentum,
+            message=self.scheduler.stop_message(time),
         )
 
     def _stop_rules(
