@@ -31,7 +31,7 @@ from .es import (
     SepCMAES,
     UncertaintyHandling,
 )
-from .kalman import EKI, EKS, ETKI, TEKI
+from .kalman import EKI, EKS, ETKI, TEKI, UKI
 
 __all__ = [
     "DEFAULT_METHOD",
@@ -53,6 +53,7 @@ METHODS: dict[str, type] = {
     "sep-cma-es": SepCMAES,
     "snes": SNES,
     "teki": TEKI,
+    "uki": UKI,
     "xnes": XNES,
 }
 """Registered methods: lowercase, hyphenated name -> strategy class."""

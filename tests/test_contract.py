@@ -98,7 +98,8 @@ def test_same_seed_same_run(name, xp):
     np.testing.assert_array_equal(a.history["fun"], b.history["fun"])
     assert_states_equal(a.state, b.state)
     assert a.nfev == b.nfev
-    assert not np.array_equal(to_host(a.population), to_host(c.population))
+    if not getattr(METHODS[name], "deterministic", False):  # UKI draws nothing
+        assert not np.array_equal(to_host(a.population), to_host(c.population))
 
 
 @pytest.mark.parametrize("name", NAMES)

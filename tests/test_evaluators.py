@@ -142,12 +142,13 @@ def test_as_evaluator_dispatch():
     assert as_evaluator(ev) is ev
     with ThreadPoolExecutor(1) as pool:
         assert isinstance(as_evaluator(pool), ExecutorEvaluator)
+    assert type(as_evaluator("mpi")).__name__ == "MPIEvaluator"  # the pool starts lazily
     for bad, exc in [
         (0, ValueError),
         (-2, ValueError),
         (True, TypeError),
         (1.5, TypeError),
-        ("mpi", ValueError),
+        ("mpi4", ValueError),
     ]:
         with pytest.raises(exc, match="workers"):
             as_evaluator(bad)

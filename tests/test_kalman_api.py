@@ -176,7 +176,7 @@ def test_solve_validates():
     with pytest.raises(TypeError, match="`problem`"):
         solve("problem")
     with pytest.raises(ValueError, match="`method`"):
-        solve(_problem(), "uki")
+        solve(_problem(), "bogus")
     with pytest.raises(TypeError, match="`method`"):
         solve(_problem(), OpenES())
     with pytest.raises(ValueError, match="own `prior`"):
@@ -185,6 +185,15 @@ def test_solve_validates():
         solve(_problem(), options=[("n_ensemble", 3)])
     with pytest.raises(ValueError, match="outputs per member"):
         solve(_problem(forward=lambda U: U), workers="vectorized", n_ensemble=5)
+
+
+def test_solve_with_uki_reports_its_gaussian(xp):
+    problem = _problem(xp)
+    res = solve(problem, "uki", rng=0, workers="vectorized", maxiter=20)
+    assert res.ensemble is None and res.cov.shape == (2, 2)
+    assert array_namespace(res.mean) is array_namespace(problem.prior.mean)
+    eki = solve(problem, "eki", n_ensemble=200, rng=0, workers="vectorized")
+    np.testing.assert_allclose(to_host(res.mean), to_host(eki.mean), atol=0.1)
 
 
 @pytest.mark.parametrize("method", ["eki", "etki", "teki", "eks"])

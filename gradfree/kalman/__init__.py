@@ -35,6 +35,7 @@ from ._localization import SEC, BernoulliDropout, Localizer, SECFisher, SECNice
 from ._problem import KALMAN_METHODS, InverseProblem, solve
 from ._schedulers import DataMisfitController, DefaultScheduler, EKSStable, Scheduler
 from ._transforms import ConstrainedGaussian, Transform, constrained_gaussian
+from ._uki import UKI, UKIState
 
 __all__ = [
     "Accelerator",
@@ -64,6 +65,8 @@ __all__ = [
     "Scheduler",
     "TEKI",
     "Transform",
+    "UKI",
+    "UKIState",
     "constrained_gaussian",
     "solve",
 ]

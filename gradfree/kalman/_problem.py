@@ -27,10 +27,17 @@ from ._ensemble import EnsembleKalmanBase
 from ._etki import ETKI
 from ._gaussian import Gaussian, as_vector, like
 from ._transforms import Transform
+from ._uki import UKI, UKIState
 
 __all__ = ["KALMAN_METHODS", "InverseProblem", "solve"]
 
-KALMAN_METHODS: dict[str, type] = {"eki": EKI, "eks": EKS, "etki": ETKI, "teki": TEKI}
+KALMAN_METHODS: dict[str, type] = {
+    "eki": EKI,
+    "eks": EKS,
+    "etki": ETKI,
+    "teki": TEKI,
+    "uki": UKI,
+}
 """The ensemble Kalman strategies by name (the keys they have in `gradfree.METHODS`)."""
 
 COV_MAX_DIM = 4096
@@ -227,9 +234,9 @@ def solve(
             )
         method = KALMAN_METHODS[key]
     strategy = resolve_method(method, opts)
-    if not isinstance(strategy, EnsembleKalmanBase):
+    if not isinstance(strategy, (EnsembleKalmanBase, UKI)):
         raise TypeError(
-            "`method` must be an ensemble Kalman strategy (EKI, ETKI, TEKI, EKS); "
+            "`method` must be an ensemble Kalman strategy (EKI, ETKI, TEKI, EKS) or UKI; "
             f"got {strategy!r}."
         )
     if strategy.prior is not None and strategy.prior is not problem.prior:
@@ -255,7 +262,20 @@ def solve(
 
 
 def _attach_ensemble(res: OptimizeResult, transform: Transform | None) -> None:
-    """Add the ensemble, its mean, covariance and (with a transform) constrained views."""
+    """Add the ensemble, its mean, covariance and (with a transform) constrained views.
+
+    UKI carries a Gaussian, not an ensemble: its mean and covariance are reported, and
+    ``ensemble`` is None."""
+    if isinstance(res.state, UKIState):
+        xp, _ = get_xp(res.state.mean)
+        res.ensemble, res.mean, res.cov = None, res.state.mean, res.state.cov
+        res.std = xp.sqrt(xp.linalg.diagonal(res.state.cov))
+        res.time = None
+        if transform is not None:
+            res.constrained_ensemble = None
+            res.constrained_mean = transform.to_constrained(res.state.mean)
+            res.constrained_x = transform.to_constrained(res.x)
+        return
     U = res.state.ensemble
     xp, _ = get_xp(U)
     J, p = U.shape

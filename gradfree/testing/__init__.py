@@ -36,6 +36,7 @@ TEST_CONFIGS: dict[str, dict[str, Any]] = {
     "sep-cma-es": {"popsize": 8, "sigma0": 0.3},
     "snes": {"popsize": 8},
     "teki": {"n_ensemble": 8, "scheduler": 0.5},
+    "uki": {"update_freq": 1},
     "xnes": {"popsize": 8},
 }
 
