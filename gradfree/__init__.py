@@ -4,6 +4,7 @@ One black-box interface for population methods (``init`` / ``ask`` / ``tell``), 
 driver, scipy's `OptimizeResult`, and arrays that follow ``x0``.
 """
 
+from . import datasets, models
 from ._bounded import Bounded
 from ._constrained import Constrained
 from ._driver import iterate, resume, run
@@ -35,9 +36,11 @@ __all__ = [
     "Status",
     "__version__",
     "as_evaluator",
+    "datasets",
     "check_rng",
     "iterate",
     "minimize",
+    "models",
     "resume",
     "run",
     "scipy_method",
