@@ -58,7 +58,6 @@ import json
 import math
 import multiprocessing
 import os
-import platform
 import re
 import statistics
 import subprocess
@@ -80,6 +79,7 @@ with warnings.catch_warnings():  # pycma warns that matplotlib is missing
     import cma  # noqa: E402
 import cmaes  # noqa: E402
 import cocoex  # noqa: E402
+from _common import machine_info  # noqa: E402
 
 import gradfree  # noqa: E402
 from gradfree import Status, minimize  # noqa: E402
@@ -545,15 +545,6 @@ def git_state() -> dict:
         return {}
 
 
-def cpu_model() -> str:
-    """CPU model name (`platform.processor` is often empty on Linux)."""
-    cpuinfo = Path("/proc/cpuinfo")
-    for line in cpuinfo.read_text().splitlines() if cpuinfo.exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
 def parse_ints(text: str) -> list[int]:
     """'1-3,7' -> [1, 2, 3, 7]."""
     out: list[int] = []
@@ -634,10 +625,7 @@ def main(argv: list[str] | None = None) -> None:
         "benchmark": "bbob",
         "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": {
-            "platform": platform.platform(),
-            "processor": cpu_model(),
-            "cpu_count": os.cpu_count(),
-            "python": platform.python_version(),
+            **machine_info(),
             "load_average_1_5_15min_before": load_before,
             "load_average_1_5_15min_after": os.getloadavg(),
         },

@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import pickle
-import platform
 import tempfile
 import time
 import zipfile
@@ -29,6 +28,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 import scipy  # noqa: E402
+from _common import machine_info  # noqa: E402
 
 import gradfree  # noqa: E402
 from gradfree._driver import Run  # noqa: E402
@@ -38,15 +38,6 @@ from gradfree.testing import sphere  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 GENERATIONS = 2
-
-
-def cpu_model() -> str:
-    """CPU model name (`platform.processor` is often empty on Linux)."""
-    cpuinfo = Path("/proc/cpuinfo")
-    for line in cpuinfo.read_text().splitlines() if cpuinfo.exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 def gradfree_case(name: str, strategy: object, n: int, repeats: int) -> dict:
@@ -148,10 +139,7 @@ def main(argv: list[str] | None = None) -> None:
         "benchmark": "checkpoint_cost",
         "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": {
-            "platform": platform.platform(),
-            "processor": cpu_model(),
-            "cpu_count": os.cpu_count(),
-            "python": platform.python_version(),
+            **machine_info(),
         },
         "versions": {m.__name__: m.__version__ for m in (np, scipy, gradfree, cma)},
         "settings": {"generations": GENERATIONS, "repeats": args.repeats, "problem": "sphere"},

@@ -63,7 +63,6 @@ import json
 import math
 import multiprocessing
 import os
-import platform
 import statistics
 import sys
 import time
@@ -85,6 +84,7 @@ with warnings.catch_warnings():  # pycma warns that matplotlib is missing
     warnings.simplefilter("ignore")
     import cma  # noqa: E402
 import cmaes  # noqa: E402
+from _common import machine_info  # noqa: E402
 
 import gradfree  # noqa: E402
 from gradfree import minimize  # noqa: E402
@@ -618,14 +618,6 @@ def markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
-def cpu_model() -> str:
-    cpuinfo = Path("/proc/cpuinfo")
-    for line in cpuinfo.read_text().splitlines() if cpuinfo.exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
 def dumps(report: dict) -> str:
     """JSON with indent 2 and one line per run."""
     runs = report["runs"]
@@ -680,10 +672,7 @@ def main(argv: list[str] | None = None) -> None:
         "benchmark": "constrained",
         "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": {
-            "platform": platform.platform(),
-            "processor": cpu_model(),
-            "cpu_count": os.cpu_count(),
-            "python": platform.python_version(),
+            **machine_info(),
             "load_average_1_5_15min_before": load_before,
             "load_average_1_5_15min_after": os.getloadavg(),
         },

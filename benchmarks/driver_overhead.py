@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import time
 from datetime import datetime, timezone
@@ -37,6 +36,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 import scipy  # noqa: E402
+from _common import machine_info  # noqa: E402
 
 import gradfree  # noqa: E402
 from gradfree import minimize  # noqa: E402
@@ -108,15 +108,6 @@ def time_config(popsize: int, generations: int, repeats: int) -> dict:
     }
 
 
-def cpu_model() -> str:
-    """CPU model name (`platform.processor` is often empty on Linux)."""
-    cpuinfo = Path("/proc/cpuinfo")
-    for line in cpuinfo.read_text().splitlines() if cpuinfo.exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
 def markdown_table(results: list[dict]) -> str:
     """Results as a markdown table."""
     rows = [
@@ -149,10 +140,7 @@ def main(argv: list[str] | None = None) -> None:
         "benchmark": "driver_overhead",
         "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": {
-            "platform": platform.platform(),
-            "processor": cpu_model(),
-            "cpu_count": os.cpu_count(),
-            "python": platform.python_version(),
+            **machine_info(),
         },
         "versions": {m.__name__: m.__version__ for m in (np, scipy, gradfree)},
         "settings": {

@@ -48,7 +48,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import statistics
 import time
 import warnings
@@ -66,6 +65,7 @@ with warnings.catch_warnings():  # pycma warns that matplotlib is missing
     warnings.simplefilter("ignore")
     import cma  # noqa: E402
 import cmaes  # noqa: E402
+from _common import machine_info  # noqa: E402
 
 import gradfree  # noqa: E402
 from gradfree import minimize  # noqa: E402
@@ -278,15 +278,6 @@ def time_case(method: str, n: int, cfg: dict) -> dict:
     }
 
 
-def cpu_model() -> str:
-    """CPU model name (`platform.processor` is often empty on Linux)."""
-    cpuinfo = Path("/proc/cpuinfo")
-    for line in cpuinfo.read_text().splitlines() if cpuinfo.exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
 def markdown_table(results: list[dict]) -> str:
     """Results as a markdown table."""
     rows = [
@@ -325,10 +316,7 @@ def main(argv: list[str] | None = None) -> None:
         "benchmark": "es_speed",
         "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": {
-            "platform": platform.platform(),
-            "processor": cpu_model(),
-            "cpu_count": os.cpu_count(),
-            "python": platform.python_version(),
+            **machine_info(),
             "load_average_1_5_15min_before": load_before,
             "load_average_1_5_15min_after": os.getloadavg(),
         },

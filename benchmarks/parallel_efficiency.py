@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import time
 from datetime import datetime, timezone
@@ -36,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import scipy
+from _common import machine_info  # noqa: E402
 
 import gradfree
 from gradfree.evaluators import (
@@ -91,15 +90,6 @@ def per_generation(evaluator: object, fun: object, generations: int) -> list[flo
         evaluator(fun, X)
         times.append(time.perf_counter() - start)
     return times
-
-
-def cpu_model() -> str:
-    """CPU model name (`platform.processor` is often empty on Linux)."""
-    cpuinfo = Path("/proc/cpuinfo")
-    for line in cpuinfo.read_text().splitlines() if cpuinfo.exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 def run_all(eval_ms: list[float], generations: int) -> list[dict]:
@@ -211,10 +201,7 @@ def main(argv: list[str] | None = None) -> None:
         "benchmark": "parallel_efficiency",
         "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": {
-            "platform": platform.platform(),
-            "processor": cpu_model(),
-            "cpu_count": os.cpu_count(),
-            "python": platform.python_version(),
+            **machine_info(),
         },
         "versions": {
             m.__name__: m.__version__ for m in (np, scipy, gradfree, joblib, dask, distributed)
