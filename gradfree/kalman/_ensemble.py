@@ -81,6 +81,14 @@ class EnsembleKalmanState:
     momentum: MomentumState | None = None  # the accelerator's memory (``u_k``, theta, k)
 
 
+def half_squared_norm(values: Array) -> Array:
+    """``0.5 ||r||^2`` per row of whitened residuals ``(n, m)`` (1-d values pass through)."""
+    xp, _ = get_xp(values)
+    if values.ndim != 2:
+        return values
+    return 0.5 * xp.sum(values * values, axis=1)
+
+
 @dataclass(frozen=True)
 class EnsembleKalmanBase(StrategyBase):
     """Options and the ask/tell loop shared by the ensemble Kalman strategies.
@@ -173,10 +181,7 @@ class EnsembleKalmanBase(StrategyBase):
         >>> EKI().loss(np.asarray([[3.0, 4.0], [0.0, 1.0]]))
         array([12.5,  0.5])
         """
-        xp, _ = get_xp(values)
-        if values.ndim != 2:
-            return values
-        return 0.5 * xp.sum(values * values, axis=1)
+        return half_squared_norm(values)
 
     def stop(self, state: EnsembleKalmanState) -> str | None:
         return state.message

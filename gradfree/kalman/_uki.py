@@ -53,6 +53,7 @@ from .._base import StrategyBase
 from .._typing import Array
 from .._validate import check_int, check_nonnegative, check_positive
 from ._algebra import _eigh
+from ._ensemble import half_squared_norm
 from ._gaussian import Gaussian, like
 
 __all__ = ["UKI", "UKIState"]
@@ -241,10 +242,7 @@ class UKI(StrategyBase):
         >>> UKI().loss(np.asarray([[3.0, 4.0], [0.0, 1.0]]))
         array([12.5,  0.5])
         """
-        xp, _ = get_xp(values)
-        if values.ndim != 2:
-            return values
-        return 0.5 * xp.sum(values * values, axis=1)
+        return half_squared_norm(values)
 
     def stop(self, state: UKIState) -> str | None:
         return state.message
