@@ -1,0 +1,220 @@
+"""Gradient-free block coordinate descent for ReLU networks with square loss.
+
+Reference: J. Zeng, T. T.-K. Lau, S. Lin and Y. Yao, "Global Convergence of Block
+Coordinate Descent in Deep Learning", ICML 2019 (arXiv:1803.00225), Algorithm 1 with the
+three-splitting formulation. Rows are samples here (the paper's
+``W_i V_{i-1}`` is ``[V_{i-1}, 1] @ W_i`` with the bias as last row of ``W_i``).
+
+The objective (``sigma_N`` = identity, ``V_0 = X``)::
+
+    F = 1/2 ||V_N - Y||^2 + sum_i [ gamma/2 ||V_i - sigma(U_i)||^2
+                                    + rho/2 ||U_i - [V_{i-1}, 1] W_i||^2 ]
+
+Every block update below is an exact minimizer of ``F`` plus a proximal term
+``alpha/2 ||B - B_old||^2`` (none on ``U_N``), so ``F`` never increases over a sweep
+(the sufficient-descent step of the paper's Lyapunov-function convergence proof).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from .._array import get_xp
+from .._random import check_rng
+from .._validate import check_int, check_nonnegative, check_positive
+from ._common import (
+    AltMinClassifierMixin,
+    check_Xy,
+    fit,
+    init_layers,
+    relu,
+    relu_prox,
+    ridge_solve,
+    with_ones,
+)
+
+__all__ = ["BCD", "BCDClassifier", "BCDState"]
+
+
+@dataclass(frozen=True)
+class BCDState:
+    """One point of the BCD iteration.
+
+    Attributes
+    ----------
+    layers : tuple of arrays
+        ``W_i`` of shape ``(d_{i-1} + 1, d_i)``, bias as last row.
+    U, V : tuple of arrays
+        Pre-activations and activations ``(n, d_i)`` per layer, ``i = 1..N``.
+    X, Y : arrays
+        Training inputs and targets.
+    sweep : int
+    """
+
+    layers: tuple[Any, ...]
+    U: tuple[Any, ...]
+    V: tuple[Any, ...]
+    X: Any
+    Y: Any
+    sweep: int = 0
+
+
+@dataclass(frozen=True)
+class BCD:
+    """Proximal BCD sweeps (Zeng et al. 2019, Algorithm 1) for a ReLU MLP with square loss.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : tuple of int, default=(100,)
+    gamma : float, default=1.0
+        Weight of the activation coupling ``||V_i - relu(U_i)||^2``.
+    rho : float, default=1.0
+        Weight of the linear coupling ``||U_i - W_i V_{i-1}||^2`` (the paper's
+        experiments use ``rho = gamma``).
+    alpha : float, default=5.0
+        Proximal weight on every block but ``U_N`` (the paper's MNIST setting).
+
+    Examples
+    --------
+    >>> X = np.random.default_rng(0).normal(size=(30, 4))
+    >>> Y = np.eye(2)[(X[:, 0] > 0).astype(int)]
+    >>> bcd = BCD(hidden_layer_sizes=(6,))
+    >>> s0 = bcd.init(X, Y, rng=0)
+    >>> s1 = bcd.step(s0)
+    >>> [W.shape for W in s1.layers], s1.sweep
+    ([(5, 6), (7, 2)], 1)
+    >>> bcd.objective(s1) <= bcd.objective(s0)
+    True
+    """
+
+    hidden_layer_sizes: tuple[int, ...] = (100,)
+    gamma: float = 1.0
+    rho: float = 1.0
+    alpha: float = 5.0
+
+    def __post_init__(self) -> None:
+        sizes = tuple(self.hidden_layer_sizes)
+        for h in sizes:
+            check_int(h, "hidden_layer_sizes", low=1)
+        object.__setattr__(self, "hidden_layer_sizes", sizes)
+        check_positive(self.gamma, "gamma")
+        check_positive(self.rho, "rho")
+        check_nonnegative(self.alpha, "alpha")
+
+    def init(self, X: Any, Y: Any, *, rng: Any = None) -> BCDState:
+        """Random He-scaled weights; ``U``, ``V`` from the forward pass."""
+        X, Y = check_Xy(X, Y)
+        sizes = (X.shape[1], *self.hidden_layer_sizes, Y.shape[1])
+        layers = init_layers(sizes, X, check_rng(rng))
+        U, V, H = [], [], X
+        for i, W in enumerate(layers):
+            Z = with_ones(H) @ W
+            H = Z if i == len(layers) - 1 else relu(Z)
+            U.append(Z)
+            V.append(H)
+        return BCDState(tuple(layers), tuple(U), tuple(V), X, Y)
+
+    def step(self, state: BCDState) -> BCDState:
+        """One backward sweep ``i = N..1`` over the blocks ``V_i, U_i, W_i``."""
+        g, r, a = self.gamma, self.rho, self.alpha
+        xp, dev = get_xp(state.X)
+        W, U, V = list(state.layers), list(state.U), list(state.V)
+        N = len(W)
+        inputs = [state.X, *V[:-1]]  # V_0 = X, ..., V_{N-1}
+        # Output layer (paper, Algorithm 1, lines for V_N and U_N; sigma_N = identity).
+        V[-1] = (state.Y + g * U[-1] + a * V[-1]) / (1.0 + g + a)
+        A = with_ones(inputs[-1])
+        U[-1] = (g * V[-1] + r * (A @ W[-1])) / (g + r)
+        W[-1] = ridge_solve(A, U[-1], a / r, W[-1])  # W-update, ridge least squares
+        for i in range(N - 2, -1, -1):
+            # V_i: min gamma/2||V - relu(U_i)||^2 + rho/2||U_{i+1} - [V,1]W_{i+1}||^2 + prox
+            Wt, b = W[i + 1][:-1, :], W[i + 1][-1:, :]
+            M = r * (Wt @ Wt.T) + (g + a) * xp.eye(Wt.shape[0], dtype=Wt.dtype, device=dev)
+            R = r * ((U[i + 1] - b) @ Wt.T) + g * relu(U[i]) + a * V[i]
+            V[i] = xp.linalg.solve(M, R.T).T
+            inputs[i + 1] = V[i]
+            # U_i: entrywise ReLU prox of gamma/2||V_i - relu(U)||^2 + rho/2||U - A W_i||^2
+            # + alpha/2||U - U_old||^2 (closed form, Zeng et al.).
+            A = with_ones(inputs[i])
+            c = r + a
+            T = (r * (A @ W[i]) + a * U[i]) / c
+            U[i] = relu_prox(V[i], T, g, c)
+            W[i] = ridge_solve(A, U[i], a / r, W[i])
+        return replace(state, layers=tuple(W), U=tuple(U), V=tuple(V), sweep=state.sweep + 1)
+
+    def objective(self, state: BCDState) -> float:
+        """The three-splitting objective ``F`` (module docstring), a Python float."""
+        xp, _ = get_xp(state.X)
+        g, r = self.gamma, self.rho
+        inputs = [state.X, *state.V[:-1]]
+        N = len(state.layers)
+        total = 0.5 * xp.sum((state.V[-1] - state.Y) ** 2)
+        for i in range(N):
+            act = state.U[i] if i == N - 1 else relu(state.U[i])
+            total += 0.5 * g * xp.sum((state.V[i] - act) ** 2)
+            total += 0.5 * r * xp.sum((state.U[i] - with_ones(inputs[i]) @ state.layers[i]) ** 2)
+        return float(total)
+
+
+class BCDClassifier(AltMinClassifierMixin):
+    """Scikit-learn-style classifier trained by gradient-free BCD (Zeng et al., ICML 2019).
+
+    Square loss on one-hot targets, ReLU hidden layers, identity output; `fit` runs
+    `max_iter` full-batch sweeps of `BCD`.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : tuple of int, default=(100,)
+    gamma, rho, alpha : float
+        See `BCD`.
+    max_iter : int, default=30
+        Sweeps (the paper's MNIST protocol uses 30).
+
+    Notes
+    -----
+    The defaults are the paper's MNIST setting (``gamma = rho = 1``, ``alpha = 5``). On
+    the small digits set with standardized inputs, ``alpha = 0.1`` and 120 sweeps reach
+    0.94 test accuracy with one hidden layer of 48 (see ``tests/test_altmin.py``).
+    tol : float, default=0
+        Relative objective-decrease tolerance (see `gradfree.altmin.fit`).
+    rng : None, int, SeedSequence or Generator, default=None
+
+    Attributes
+    ----------
+    classes_ : ndarray
+    layers_ : tuple of arrays
+        Fitted layers, `gradfree.models.MLP` layout.
+    result_ : OptimizeResult
+
+    Examples
+    --------
+    >>> X = np.random.default_rng(0).normal(size=(60, 2))
+    >>> y = (X[:, 0] > X[:, 1]).astype(int)
+    >>> clf = BCDClassifier(hidden_layer_sizes=(16,), max_iter=10, rng=0).fit(X, y)
+    >>> clf.score(X, y) > 0.9
+    True
+    """
+
+    def __init__(
+        self,
+        hidden_layer_sizes: tuple[int, ...] = (100,),
+        *,
+        gamma: float = 1.0,
+        rho: float = 1.0,
+        alpha: float = 5.0,
+        max_iter: int = 30,
+        tol: float = 0.0,
+        rng: Any = None,
+    ) -> None:
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.gamma, self.rho, self.alpha = gamma, rho, alpha
+        self.max_iter, self.tol, self.rng = max_iter, tol, rng
+
+    def fit(self, X: Any, y: Any) -> BCDClassifier:
+        """Fit on inputs ``(n, d)`` and labels ``(n,)``; returns self."""
+        solver = BCD(tuple(self.hidden_layer_sizes), self.gamma, self.rho, self.alpha)
+        X, Y = self._encode(X, y)
+        self.result_ = fit(solver, X, Y, rng=self.rng, maxiter=self.max_iter, tol=self.tol)
+        self.layers_ = tuple(self.result_.x)
+        return self

@@ -1,0 +1,249 @@
+"""Online alternating minimization with auxiliary variables (AM-mem variant, square loss).
+
+Reference: A. Choromanska, B. Cowen, S. Kumaravel, R. Luss, M. Rigotti, I. Rish,
+B. Kingsbury, P. DiAchille, V. Gurev, R. Tejwani and D. Bouneffouf, "Beyond Backprop:
+Online Alternating Minimization with Auxiliary Variables", ICML 2019 (arXiv:1806.09077),
+Algorithm 1 (mini-batch loop) and Algorithm 2 (AM-mem weight update).
+
+Codes ``c_l`` are the hidden pre-activations. Per mini-batch the objective is::
+
+    1/2 ||[f(c_{L-1}), 1] W_L - Y||^2 + mu * sum_{l<L} ||c_l - [f(c_{l-1}), 1] W_l||^2
+
+with ``f = relu`` and ``f(c_0) = X``. Codes start at the forward pass and are updated from
+the top down by `n_code_steps` gradient steps (step ``1 / Lipschitz bound``); weights are then
+refitted layer by layer from memory matrices ``A_l = eta A_l + a^T a``,
+``B_l = eta B_l + a^T t`` (``a = [f(c_{l-1}), 1]``, ``t`` the next code or ``Y``), by the
+exact minimizer of the surrogate ``tr(W^T A W)/2 - tr(W^T B)`` (plus a tiny ridge), which
+is the fixed point of the paper's column-wise coordinate updates.
+
+**This trainer uses local one-layer derivatives** (for the code steps): it is backprop-free
+(no chain rule across layers) but not derivative-free, unlike `BCD` and `ADMM`. The output
+layer uses the square loss on one-hot targets (the paper uses cross-entropy) so that every
+weight update is closed form. AM-Adam (one local Adam step per layer) is not implemented.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from .._array import asarray_like, get_xp
+from .._random import check_rng
+from .._validate import check_int, check_positive
+from ._common import AltMinClassifierMixin, check_Xy, fit, forward, init_layers, relu, with_ones
+
+__all__ = ["OnlineAM", "OnlineAMClassifier", "OnlineAMState"]
+
+
+@dataclass(frozen=True)
+class OnlineAMState:
+    """Weights, memory matrices and the data of an online AM run.
+
+    Attributes
+    ----------
+    layers : tuple of arrays
+        ``(d_{l-1} + 1, d_l)`` per layer, bias as last row.
+    A, B : tuple of arrays
+        Memory ``(d_{l-1} + 1, d_{l-1} + 1)`` and ``(d_{l-1} + 1, d_l)`` per layer.
+    X, Y : arrays
+        Training data for `step` (one epoch over shuffled mini-batches).
+    seed : int
+        Seeds the per-epoch shuffles (drawn from `rng` in `init`).
+    sweep : int
+        Epochs done.
+    """
+
+    layers: tuple[Any, ...]
+    A: tuple[Any, ...]
+    B: tuple[Any, ...]
+    X: Any
+    Y: Any
+    seed: int
+    sweep: int = 0
+
+
+@dataclass(frozen=True)
+class OnlineAM:
+    """Online AM-mem (Choromanska et al. 2019) for a ReLU MLP with square loss.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : tuple of int, default=(100,)
+    mu : float, default=0.1
+        Weight of the code-proximity terms ``||c_l - W_l f(c_{l-1})||^2``.
+    n_code_steps : int, default=5
+        Gradient steps per code layer and mini-batch (the paper's ``n_iter_codes``).
+    batch_size : int, default=200
+    forget : float, default=0.5
+        Memory forgetting factor ``eta`` in ``(0, 1]``.
+    ridge : float, default=1e-4
+
+    Examples
+    --------
+    >>> X = np.random.default_rng(0).normal(size=(30, 4))
+    >>> Y = np.eye(2)[(X[:, 0] > 0).astype(int)]
+    >>> am = OnlineAM(hidden_layer_sizes=(6,), batch_size=10)
+    >>> s = am.step(am.init(X, Y, rng=0))
+    >>> [W.shape for W in s.layers], s.sweep
+    ([(5, 6), (7, 2)], 1)
+    """
+
+    hidden_layer_sizes: tuple[int, ...] = (100,)
+    mu: float = 0.1
+    n_code_steps: int = 5
+    batch_size: int = 200
+    forget: float = 0.5
+    ridge: float = 1e-4
+
+    def __post_init__(self) -> None:
+        sizes = tuple(self.hidden_layer_sizes)
+        for h in sizes:
+            check_int(h, "hidden_layer_sizes", low=1)
+        object.__setattr__(self, "hidden_layer_sizes", sizes)
+        check_positive(self.mu, "mu")
+        check_int(self.n_code_steps, "n_code_steps", low=0)
+        check_int(self.batch_size, "batch_size", low=1)
+        if not 0.0 < float(self.forget) <= 1.0:
+            raise ValueError(f"`forget` must be in (0, 1]; got {self.forget!r}.")
+        check_positive(self.ridge, "ridge")
+
+    def init(self, X: Any, Y: Any, *, rng: Any = None) -> OnlineAMState:
+        """Random He-scaled weights and empty memory."""
+        X, Y = check_Xy(X, Y)
+        xp, dev = get_xp(X)
+        rng = check_rng(rng)
+        sizes = (X.shape[1], *self.hidden_layer_sizes, Y.shape[1])
+        layers = init_layers(sizes, X, rng)
+        A = tuple(xp.zeros((W.shape[0], W.shape[0]), dtype=X.dtype, device=dev) for W in layers)
+        B = tuple(xp.zeros_like(W) for W in layers)
+        return OnlineAMState(layers, A, B, X, Y, seed=int(rng.integers(2**31)))
+
+    def partial_step(self, state: OnlineAMState, Xb: Any, Yb: Any) -> OnlineAMState:
+        """One mini-batch: forward, codes top-down (Alg. 1), memory + weights (Alg. 2)."""
+        xp, dev = get_xp(Xb)
+        W = list(state.layers)
+        L = len(W)
+        codes, H = [], Xb
+        for i in range(L - 1):  # forward pass initializes the codes
+            codes.append(with_ones(H) @ W[i])
+            H = relu(codes[-1])
+        mu = self.mu
+        for i in range(L - 2, -1, -1):  # top-down code updates, local one-layer derivatives
+            Wt, bias = W[i + 1][:-1, :], W[i + 1][-1:, :]
+            target = Yb if i == L - 2 else codes[i + 1]
+            scale = 1.0 if i == L - 2 else 2.0 * mu  # loss_next weight
+            lip = scale * float(xp.sum(Wt**2)) + 2.0 * mu
+            c0 = codes[i]
+            c = c0
+            for _ in range(self.n_code_steps):
+                r = relu(c) @ Wt + bias - target
+                mask = xp.astype(c > 0, c.dtype)
+                g = scale * (r @ Wt.T) * mask + 2.0 * mu * (c - c0)
+                c = c - g / lip
+            codes[i] = c
+        A, B = list(state.A), list(state.B)
+        eta = float(self.forget)
+        inputs = [Xb, *(relu(c) for c in codes)]
+        targets = [*codes, Yb]
+        for i in range(L):  # layer-local, independent: W_l fits a -> t from memory
+            a = with_ones(inputs[i])
+            A[i] = eta * A[i] + a.T @ a
+            B[i] = eta * B[i] + a.T @ targets[i]
+            eye = xp.eye(A[i].shape[0], dtype=a.dtype, device=dev)
+            W[i] = xp.linalg.solve(A[i] + self.ridge * eye, B[i])
+        return replace(state, layers=tuple(W), A=tuple(A), B=tuple(B))
+
+    def step(self, state: OnlineAMState) -> OnlineAMState:
+        """One epoch over mini-batches of the stored data, shuffled by ``(seed, epoch)``."""
+        xp, _ = get_xp(state.X)
+        n = state.X.shape[0]
+        perm = np.random.default_rng([state.seed, state.sweep]).permutation(n)
+        perm = asarray_like(perm, state.X, dtype=xp.int64)
+        for start in range(0, n, self.batch_size):
+            idx = perm[start : min(start + self.batch_size, n)]
+            Xb = xp.take(state.X, idx, axis=0)
+            Yb = xp.take(state.Y, idx, axis=0)
+            state = self.partial_step(state, Xb, Yb)
+        return replace(state, sweep=state.sweep + 1)
+
+    def objective(self, state: OnlineAMState) -> float:
+        """Training square loss of the forward pass, ``1/2 mean_i ||out_i - y_i||^2``."""
+        xp, _ = get_xp(state.X)
+        out = forward(state.layers, state.X)
+        return float(0.5 * xp.sum((out - state.Y) ** 2)) / state.X.shape[0]
+
+
+class OnlineAMClassifier(AltMinClassifierMixin):
+    """Scikit-learn-style classifier trained by online AM-mem (Choromanska et al., ICML 2019).
+
+    Uses local one-layer derivatives for the code updates (see `OnlineAM`).
+
+    Parameters
+    ----------
+    hidden_layer_sizes : tuple of int, default=(100,)
+    mu, n_code_steps, batch_size, forget, ridge
+        See `OnlineAM`.
+    max_iter : int, default=20
+        Epochs for `fit`.
+    rng : None, int, SeedSequence or Generator, default=None
+
+    Examples
+    --------
+    >>> X = np.random.default_rng(0).normal(size=(60, 2))
+    >>> y = (X[:, 0] > X[:, 1]).astype(int)
+    >>> clf = OnlineAMClassifier((16,), batch_size=20, max_iter=5, rng=0).fit(X, y)
+    >>> clf.partial_fit(X[:20], y[:20]).predict(X[:3]).shape
+    (3,)
+    """
+
+    def __init__(
+        self,
+        hidden_layer_sizes: tuple[int, ...] = (100,),
+        *,
+        mu: float = 0.1,
+        n_code_steps: int = 5,
+        batch_size: int = 200,
+        forget: float = 0.5,
+        ridge: float = 1e-4,
+        max_iter: int = 20,
+        rng: Any = None,
+    ) -> None:
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.mu, self.n_code_steps, self.batch_size = mu, n_code_steps, batch_size
+        self.forget, self.ridge, self.max_iter, self.rng = forget, ridge, max_iter, rng
+
+    def _solver(self) -> OnlineAM:
+        return OnlineAM(
+            tuple(self.hidden_layer_sizes),
+            self.mu,
+            self.n_code_steps,
+            self.batch_size,
+            self.forget,
+            self.ridge,
+        )
+
+    def fit(self, X: Any, y: Any) -> OnlineAMClassifier:
+        """`max_iter` epochs from a fresh start; returns self."""
+        X, Y = self._encode(X, y)
+        self.result_ = fit(self._solver(), X, Y, rng=self.rng, maxiter=self.max_iter)
+        self.state_ = self.result_.state
+        self.layers_ = self.state_.layers
+        return self
+
+    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> OnlineAMClassifier:
+        """One mini-batch update; `classes` is required on the first call."""
+        solver = self._solver()
+        if not hasattr(self, "state_"):
+            if classes is None:
+                raise ValueError("`classes` must be given on the first call to partial_fit.")
+            X, Y = self._encode(X, y, classes)
+            self.state_ = solver.init(X, Y, rng=check_rng(self.rng))
+        else:
+            X, Y = self._encode(X, y, self.classes_)
+            if X.shape[1] != self.state_.layers[0].shape[0] - 1:
+                raise ValueError("`X` has a different number of features than before.")
+        self.state_ = solver.partial_step(self.state_, X, Y)
+        self.layers_ = self.state_.layers
+        return self
