@@ -32,9 +32,12 @@ from ._moments import (
     whiten,
     whitened_third_moment,
 )
+from ._nnlift import NNLIFTRegressor, gaussian_score3
 from ._power import robust_power_method, whitened_symmetric_cp
 
 __all__ = [
+    "NNLIFTRegressor",
+    "gaussian_score3",
     "RecoveryError",
     "SampleMoment3",
     "SphericalGMM",

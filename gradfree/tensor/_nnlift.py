@@ -1,0 +1,591 @@
+"""NN-LIFT: a two-layer network learned by score-function moments, with no gradient.
+
+Janzamin, Sedghi & Anandkumar, "Beating the perils of non-convexity: guaranteed training
+of neural networks using tensor methods", arXiv:1506.08473 (2015), Algorithm 1. For
+``y = a2^T sigma(A1^T x + b1) + b2 + noise`` and inputs with a known density, Stein's
+identity with the third-order score function ``S3`` gives (their cross-moment lemma)
+
+    E[y S3(x)] = sum_j lambda_j A1_j (x) A1_j (x) A1_j,   lambda_j = a2_j E[sigma'''(z_j)],
+
+so a symmetric CP decomposition of the cross-moment recovers the columns of ``A1`` up to
+sign and scale. Steps, as implemented here:
+
+1. **Score function.** For ``x ~ N(mu, Sigma)`` the score is the Hermite form
+   ``S3(x) = u^(x)3 - sym(u (x) Sigma^-1)`` with ``u = Sigma^-1 (x - mu)`` (Janzamin,
+   Sedghi & Anandkumar, "Score function features", arXiv:1412.2863: Gaussian scores are
+   the multivariate Hermite polynomials).
+   We standardize ``z = Sigma^-1/2 (x - mu)`` (estimated mean and covariance) and use
+   ``S3(z) = z^(x)3 - sym(z (x) I)``; the ``z``-space tensor is the ``x``-space one
+   contracted with ``Sigma^1/2`` on every mode, so ``A1_j ~ Sigma^-1/2 a_j``. Other
+   known densities enter as a user-supplied ``S3``.
+2. **Projection, then CP of a k x k x k core** (a robust variant of their whitening):
+   the top-``k`` left singular subspace ``U`` of the mode-1
+   unfolding ``[T(I, I, theta_1), ..., T(I, I, theta_p)]`` is streamed over chunks, the
+   core ``T(U, U, U)`` too; multi-start CP-ALS on the core, map back ``a_j = U v_j``.
+   The paper's random-slice whitening ``M = T(I, I, theta)`` is exact only when all
+   ``lambda_j <A1_j, theta>`` share a sign, so it is not used.
+3. **Bias and scale.** The paper's Fourier method (Procedure 2) needs importance
+   weights ``1 / p(x)``, which explode for Gaussian (unbounded) inputs. We use a
+   gradient-free substitute instead, and say so: with unit directions fixed, each
+   neuron's scale and bias ``(s_j, b_j)`` in ``sigma(s_j t_j + b_j)`` is chosen by a
+   coarse-to-fine grid search of the least-squares fit (other neurons held, ``a2`` and
+   ``b2`` profiled out in closed form), cycled over the neurons (backfitting).
+4. **Ridge regression** for ``(a2, b2)`` on ``sigma(A1^T x + b1)`` (Procedure 3).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from array_api_compat import is_array_api_obj
+
+from .._array import asarray_like, get_xp, to_host
+from .._random import check_rng
+from .._typing import Array
+from .._validate import GradfreeWarning, check_choice, check_int, check_nonnegative
+from ._cp_als import cp_als
+from ._moments import DEFAULT_CHUNK, _chunks, check_data, second_moment
+
+__all__ = ["NNLIFTRegressor", "gaussian_score3"]
+
+_ACTIVATIONS = ("tanh", "sigmoid", "relu")
+
+
+def _activation(name: str | Callable, xp: Any) -> Callable:
+    """The elementwise activation ``sigma`` in namespace `xp`."""
+    if callable(name):
+        return name
+    if name == "tanh":
+        return xp.tanh
+    if name == "sigmoid":
+        return lambda u: 1.0 / (1.0 + xp.exp(-u))
+    return lambda u: xp.where(u > 0, u, xp.zeros_like(u))
+
+
+def gaussian_score3(X: Array, mean: Array, cov: Array) -> Array:
+    """Third-order score function of ``N(mean, cov)`` at each row of `X` (dense).
+
+    ``S3(x) = u (x) u (x) u - sym(u (x) Sigma^-1)`` with ``u = Sigma^-1 (x - mu)`` and
+    ``sym(u (x) M) = u (x) M + (u (x) M) permuted to modes (2, 1, 3) and (2, 3, 1)``
+    (Janzamin, Sedghi & Anandkumar 2014, arXiv:1412.2863, Hermite form); for ``N(0, I)`` it
+    is the Hermite tensor ``x^(x)3 - sum_i (x (x) e_i (x) e_i + ...)``. It satisfies
+    ``E[f(x) S3(x)] = E[grad^3 f(x)]``. Forms ``n d^3`` numbers: for small data, tests,
+    or as a template for the `score` argument of `NNLIFTRegressor`.
+
+    Parameters
+    ----------
+    X : array of shape (n, d)
+    mean : array of shape (d,)
+    cov : array of shape (d, d)
+        Symmetric positive definite.
+
+    Returns
+    -------
+    S3 : array of shape (n, d, d, d)
+
+    Examples
+    --------
+    >>> S = gaussian_score3(np.asarray([[2.0]]), np.zeros(1), np.eye(1))
+    >>> float(S[0, 0, 0, 0])  # He_3(2) = 2^3 - 3 * 2
+    2.0
+    """
+    X = check_data(X)
+    xp, _ = get_xp(X)
+    mean = asarray_like(to_host(mean) if is_array_api_obj(mean) else mean, X)
+    cov = asarray_like(to_host(cov) if is_array_api_obj(cov) else cov, X)
+    P = xp.linalg.inv(cov)
+    U = (X - mean[None, :]) @ P
+    uuu = U[:, :, None, None] * U[:, None, :, None] * U[:, None, None, :]
+    sym = (
+        U[:, :, None, None] * P[None, None, :, :]
+        + U[:, None, :, None] * P[None, :, None, :]
+        + U[:, None, None, :] * P[None, :, :, None]
+    )
+    return uuu - sym
+
+
+def _gaussian_sketches(Z: Array, w: Array, Theta: Array, chunk_size: int) -> tuple[Array, Array]:
+    """Stacked slices ``[T(I, I, theta_r)]_r`` (d, d p) of ``T = E[w S3(z)]``, and ``m = E[w z]``.
+
+    Per chunk one ``(d p, c) @ (c, d)`` product; ``S3(z)(I, I, theta) = (z.theta) z z^T -
+    (z theta^T + theta z^T + (z.theta) I)``.
+    """
+    xp, _ = get_xp(Z)
+    n, d = Z.shape
+    p = Theta.shape[1]
+    acc = xp.zeros((d * p, d), dtype=Z.dtype, device=Z.device)
+    m = xp.zeros((d,), dtype=Z.dtype, device=Z.device)
+    for a, b in _chunks(n, chunk_size):
+        Zc = Z[a:b, :]
+        Zw = Zc * w[a:b, None]
+        P = Zc @ Theta  # (c, p)
+        acc = acc + xp.reshape(Zw[:, :, None] * P[:, None, :], (b - a, d * p)).T @ Zc
+        m = m + xp.sum(Zw, axis=0)
+    K = xp.reshape(acc / n, (d, p, d))  # K[a, r, b] = E[w z_a z_b (z.theta_r)]
+    m = m / n
+    mt = m @ Theta  # (p,)
+    eye = xp.eye(d, dtype=Z.dtype, device=Z.device)
+    K = (
+        K
+        - m[:, None, None] * Theta.T[None, :, :]
+        - Theta[:, :, None] * m[None, None, :]
+        - eye[:, None, :] * mt[None, :, None]
+    )
+    return xp.reshape(K, (d, p * d)), m
+
+
+def _batched_sketches(
+    Z: Array, w: Array, Theta: Array, chunk_size: int, n_batches: int = 16
+) -> tuple[np.ndarray, Array, float]:
+    """`_gaussian_sketches` over contiguous batches: the mean, ``m``, and a noise floor.
+
+    The moment is linear in the samples, so the size-weighted mean of the batch moments is
+    the full moment; their spread gives its standard error, and ``rms(se) (sqrt(rows) +
+    sqrt(cols))`` the spectral norm of a random matrix of that entry size.
+    """
+    n = Z.shape[0]
+    edges = np.linspace(0, n, min(n_batches, n) + 1).astype(int)
+    Ks, ms, sizes = [], [], []
+    for a, b in zip(edges[:-1], edges[1:], strict=True):
+        Kb, mb = _gaussian_sketches(Z[a:b, :], w[a:b], Theta, chunk_size)
+        Ks.append(to_host(Kb))
+        ms.append(mb)
+        sizes.append((b - a) / n)
+    frac = np.asarray(sizes)
+    Kall = np.stack(Ks)
+    K = np.tensordot(frac, Kall, axes=1)
+    m = ms[0] * sizes[0]
+    for mb, f in zip(ms[1:], sizes[1:], strict=True):
+        m = m + mb * f
+    B = len(sizes)
+    var = np.tensordot(frac**2, (Kall - K) ** 2, axes=1) * B / max(B - 1, 1)
+    floor = float(np.sqrt(var.mean()) * (np.sqrt(K.shape[0]) + np.sqrt(K.shape[1])))
+    return K, m, floor
+
+
+def _core(Z: Array, w: Array, U: Array, m: Array, chunk_size: int) -> Array:
+    """The projected core ``E[w S3(z)](U, U, U)`` of shape (k, k, k), streamed."""
+    from ._moments import _sym_outer
+
+    xp, _ = get_xp(Z)
+    n = Z.shape[0]
+    k = U.shape[1]
+    acc = xp.zeros((k * k, k), dtype=Z.dtype, device=Z.device)
+    for a, b in _chunks(n, chunk_size):
+        Y = Z[a:b, :] @ U
+        Yw = Y * w[a:b, None]
+        acc = acc + xp.reshape(Yw[:, :, None] * Y[:, None, :], (b - a, k * k)).T @ Y
+    return xp.reshape(acc, (k, k, k)) / n - _sym_outer(m @ U, U.T @ U)
+
+
+def _user_moment(X: Array, w: Array, score: Callable, chunk_size: int) -> Array:
+    """Dense ``E[w S3(x)]`` (d, d, d) from a user score, formed one chunk at a time."""
+    xp, _ = get_xp(X)
+    n, d = X.shape
+    T = xp.zeros((d, d, d), dtype=X.dtype, device=X.device)
+    for a, b in _chunks(n, chunk_size):
+        S = score(X[a:b, :])
+        if not is_array_api_obj(S) or tuple(S.shape) != (b - a, d, d, d):
+            raise ValueError(
+                f"`score` must return an array of shape ({b - a}, {d}, {d}, {d}) for a chunk "
+                f"of {b - a} rows; got {getattr(S, 'shape', type(S).__name__)}."
+            )
+        S = xp.asarray(S, dtype=X.dtype, device=X.device)
+        T = T + xp.reshape(w[a:b] @ xp.reshape(S, (b - a, d * d * d)), (d, d, d))
+    return T / n
+
+
+def _gaussianity(Z: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
+    """Largest |excess kurtosis| and |skewness| of `Z` along axes and random directions."""
+    d = Z.shape[1]
+    D = rng.standard_normal((d, d))
+    D = np.concatenate([np.eye(d), D / np.linalg.norm(D, axis=0)], axis=1)
+    P = Z @ D
+    P = P - P.mean(axis=0)
+    sd = P.std(axis=0)
+    P = P / np.where(sd > 0, sd, 1.0)
+    return float(np.abs((P**4).mean(axis=0) - 3.0).max()), float(np.abs((P**3).mean(axis=0)).max())
+
+
+def _profile_sse(Q: np.ndarray, ry: np.ndarray, H: np.ndarray) -> np.ndarray:
+    """Residual sum of squares of ``y ~ [Q, h]`` per column of `H` (Q orthonormal, ry ⟂ Q)."""
+    num = ry @ H
+    QH = H.T @ Q  # not Q.T @ H: OpenBLAS is very slow on that thin transposed product
+    den = np.einsum("ij,ij->j", H, H) - np.einsum("ji,ji->j", QH, QH)
+    gain = np.where(den > 1e-9 * H.shape[0], num * num / np.maximum(den, 1e-300), 0.0)
+    return ry @ ry - gain
+
+
+def _fit_scale_bias(
+    T: np.ndarray, y: np.ndarray, sigma: Callable, n_sweeps: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Backfitting grid search of ``(s_j, b_j)`` in ``sigma(s_j t_j + b_j)``, t standardized."""
+    n, k = T.shape
+    s_grid = np.concatenate([-np.geomspace(0.1, 8.0, 12), np.geomspace(0.1, 8.0, 12)])
+    b_grid = np.linspace(-4.0, 4.0, 17)
+    S = np.zeros(k)
+    B = np.zeros(k)
+    fitted = np.zeros(k, dtype=bool)
+    feats = np.zeros((n, k))
+    ones = np.ones((n, 1))
+    for _ in range(n_sweeps):
+        for j in range(k):
+            others = [feats[:, i] for i in range(k) if fitted[i] and i != j]
+            Q, _ = np.linalg.qr(np.column_stack([ones, *others]))
+            Q = np.ascontiguousarray(Q)
+            ry = y - Q @ (Q.T @ y)
+            s, b = _grid_min(Q, ry, T[:, j], sigma, s_grid, b_grid)
+            for level in range(3):  # coarse-to-fine refinement around the best point
+                ds = 0.12 * abs(s) / 2**level
+                db = 0.25 / 2**level
+                s, b = _grid_min(
+                    Q,
+                    ry,
+                    T[:, j],
+                    sigma,
+                    s + ds * np.linspace(-2, 2, 9),
+                    b + db * np.linspace(-2, 2, 9),
+                )
+            S[j], B[j] = s, b
+            feats[:, j] = sigma(s * T[:, j] + b)
+            fitted[j] = True
+    return S, B
+
+
+def _grid_min(
+    Q: np.ndarray, ry: np.ndarray, t: np.ndarray, sigma: Callable, s_grid: Any, b_grid: Any
+) -> tuple[float, float]:
+    """The ``(s, b)`` on the grid with the smallest profiled residual."""
+    s_all, b_all = np.meshgrid(np.asarray(s_grid), np.asarray(b_grid), indexing="ij")
+    s_all, b_all = s_all.ravel(), b_all.ravel()
+    best, best_sse = 0, np.inf
+    for start in range(0, s_all.size, 128):
+        sl = slice(start, start + 128)
+        H = sigma(t[:, None] * s_all[None, sl] + b_all[None, sl])
+        sse = _profile_sse(Q, ry, H)
+        i = int(np.argmin(sse))
+        if sse[i] < best_sse:
+            best, best_sse = start + i, sse[i]
+    return float(s_all[best]), float(b_all[best])
+
+
+class NNLIFTRegressor:
+    """Two-layer network ``y = a2^T sigma(A1^T x + b1) + b2`` learned by NN-LIFT.
+
+    No gradient of the network is taken: one streamed cross-moment ``E[y S3(x)]``, a CP
+    decomposition of its projected ``k x k x k`` core (first-layer directions), a grid
+    least-squares fit of each neuron's scale and bias, and ridge regression for the
+    output layer (Janzamin, Sedghi & Anandkumar 2015, Algorithm 1; see the module
+    docstring for the one departure, the bias step).
+
+    Parameters
+    ----------
+    n_hidden : int
+        ``k``, the number of hidden units; ``1 <= k <= d``.
+    activation : {"tanh", "sigmoid", "relu"} or callable, default="tanh"
+        ``sigma``; a callable maps an array elementwise (NumPy on the host for the bias
+        step, the namespace of `X` in `predict`).
+    density : {"gaussian", "custom"}, default="gaussian"
+        Input density. ``"gaussian"``: ``N(mu, Sigma)`` with the sample mean and
+        covariance, built-in streamed Hermite score. ``"custom"``: `score` is required.
+    score : callable, optional
+        ``score(X_chunk) -> (c, d, d, d)`` array, the third-order score ``S3`` of the
+        known input density at each row (template: `gaussian_score3`). Used only with
+        ``density="custom"``; memory ``chunk_size * d^3``.
+    n_sketches : int, optional
+        Number ``p`` of slices ``T(I, I, theta_r)`` that span the column space of the
+        moment; default ``d`` orthonormal ``theta_r``, i.e. the full mode-1 unfolding.
+    n_starts : int, default=8
+        CP-ALS starts on the core (one SVD start, the rest Gaussian).
+    alpha : float, default=1e-6
+        Ridge penalty on ``a2`` (relative to ``n``).
+    n_bias_samples : int, default=10000
+        Rows (drawn by `rng`) used by the bias/scale grid search.
+    n_sweeps : int, default=2
+        Backfitting sweeps over the neurons in the bias/scale step.
+    visibility_ratio : float, default=2.0
+        A `GradfreeWarning` is raised when one of the top ``k`` singular values of the
+        moment unfolding is below ``visibility_ratio`` times its noise floor: the
+        spectral norm of the sampling error, estimated from the spread of the moment over
+        16 batches of rows as ``rms(standard error) * (sqrt(d) + sqrt(p d))``; some
+        neuron has ``lambda_j ~ 0``, or too few samples to see it. With a user `score`,
+        the floor is the ``(k+1)``-th singular value.
+    check_gaussian : bool, default=True
+        With ``density="gaussian"``, warn when the standardized inputs are clearly not
+        Gaussian (excess kurtosis or skewness along the axes or ``d`` random directions,
+        drawn from `rng`, far beyond sampling error).
+    chunk_size : int, default=4096
+        Rows per chunk of the moment passes.
+    rng : None, int, SeedSequence or Generator, default=None
+        Source of the sketch directions, CP starts, Gaussianity directions and the
+        bias-step subsample.
+
+    Attributes
+    ----------
+    A1_ : array of shape (d, k)
+        First-layer weights (with their fitted scale).
+    b1_, a2_ : arrays of shape (k,)
+    b2_ : float
+    directions_ : array of shape (d, k)
+        Unit-norm columns of ``A1`` from the tensor step (up to sign).
+    weights_ : array of shape (k,)
+        CP weights of the standardized moment core (``lambda_j`` up to sign and scale).
+    singular_values_ : array of shape (min(d, p d),)
+        Singular values of the moment unfolding (visibility diagnostics).
+    noise_floor_ : float or None
+        The estimated noise floor of the singular values (None with a user `score`).
+    fit_times_ : dict
+        Seconds spent in ``"moments"`` (standardizing, Gaussianity check, streamed
+        moment passes), ``"decomposition"`` (CP of the core) and ``"total"``.
+    n_features_in_ : int
+
+    Raises
+    ------
+    ValueError
+        In `fit`: ``n_hidden > d``, ``density="custom"`` without `score`, bad shapes,
+        a singular input covariance.
+
+    Warns
+    -----
+    GradfreeWarning
+        Invisible neurons (``lambda_j ~ 0``); non-Gaussian inputs under
+        ``density="gaussian"``.
+
+    References
+    ----------
+    M. Janzamin, H. Sedghi, A. Anandkumar. Beating the perils of non-convexity:
+    guaranteed training of neural networks using tensor methods. arXiv:1506.08473, 2015,
+    Algorithm 1, Procedures 2-3. M. Janzamin, H. Sedghi, A. Anandkumar. Score function
+    features for discriminative learning. arXiv:1412.2863, 2014.
+
+    Examples
+    --------
+    >>> g = np.random.default_rng(0)
+    >>> A1 = np.linalg.qr(g.standard_normal((4, 2)))[0]
+    >>> X = g.standard_normal((50000, 4))
+    >>> y = np.tanh(X @ A1 + [0.5, -0.3]) @ [1.0, -2.0] + 0.05 * g.standard_normal(50000)
+    >>> net = NNLIFTRegressor(2, rng=0).fit(X, y)
+    >>> from gradfree.tensor import recovery_error
+    >>> bool(recovery_error(A1, net.A1_).max < 0.1), net.score(X, y) > 0.95
+    (True, True)
+    """
+
+    def __init__(
+        self,
+        n_hidden: int,
+        activation: str | Callable = "tanh",
+        *,
+        density: str = "gaussian",
+        score: Callable | None = None,
+        n_sketches: int | None = None,
+        n_starts: int = 8,
+        alpha: float = 1e-6,
+        n_bias_samples: int = 10000,
+        n_sweeps: int = 2,
+        visibility_ratio: float = 2.0,
+        check_gaussian: bool = True,
+        chunk_size: int = DEFAULT_CHUNK,
+        rng: Any = None,
+    ) -> None:
+        self.n_hidden = n_hidden
+        self.activation = activation
+        self.density = density
+        self.score_function = score
+        self.n_sketches = n_sketches
+        self.n_starts = n_starts
+        self.alpha = alpha
+        self.n_bias_samples = n_bias_samples
+        self.n_sweeps = n_sweeps
+        self.visibility_ratio = visibility_ratio
+        self.check_gaussian = check_gaussian
+        self.chunk_size = chunk_size
+        self.rng = rng
+
+    def _check_params(self, d: int) -> int:
+        """Validate hyperparameters against the input dimension; return ``k``."""
+        k = check_int(self.n_hidden, "n_hidden", low=1)
+        if k > d:
+            raise ValueError(
+                f"`n_hidden` must be <= d = {d} (columns of `X`): NN-LIFT recovers at most d "
+                f"linearly independent first-layer directions; got {k}."
+            )
+        if not callable(self.activation):
+            check_choice(self.activation, "activation", _ACTIVATIONS)
+        check_choice(self.density, "density", ("gaussian", "custom"))
+        if self.density == "custom" and self.score_function is None:
+            raise ValueError(
+                '`density="custom"` needs `score`, the third-order score function of the '
+                "input density (NN-LIFT has no moment identity without it)."
+            )
+        if self.score_function is not None and not callable(self.score_function):
+            raise TypeError("`score` must be callable: X_chunk (c, d) -> S3 (c, d, d, d).")
+        if self.n_sketches is not None:
+            check_int(self.n_sketches, "n_sketches", low=1)
+        check_int(self.n_starts, "n_starts", low=1)
+        check_nonnegative(self.alpha, "alpha")
+        check_int(self.n_bias_samples, "n_bias_samples", low=10)
+        check_int(self.n_sweeps, "n_sweeps", low=1)
+        check_nonnegative(self.visibility_ratio, "visibility_ratio")
+        check_int(self.chunk_size, "chunk_size", low=1)
+        return k
+
+    def fit(self, X: Array, y: Array) -> NNLIFTRegressor:
+        """Learn ``(A1, b1, a2, b2)`` from samples `X` (n, d) and targets `y` (n,).
+
+        Raises
+        ------
+        ValueError
+            See the class docstring.
+        """
+        X = check_data(X)
+        xp, _ = get_xp(X)
+        n, d = X.shape
+        yv = xp.asarray(
+            y if is_array_api_obj(y) else np.asarray(y), dtype=X.dtype, device=X.device
+        )
+        if yv.ndim != 1 or yv.shape[0] != n:
+            raise ValueError(f"`y` must have shape ({n},); got {tuple(yv.shape)}.")
+        if not bool(to_host(xp.all(xp.isfinite(yv)))):
+            raise ValueError("`y` must be finite.")
+        k = self._check_params(d)
+        rng = check_rng(self.rng)
+        tic = time.perf_counter()
+        chunk = self.chunk_size
+        w = yv - xp.mean(yv)  # E[S3] = 0: centering y only removes variance
+        if self.density == "gaussian":
+            mu = xp.mean(X, axis=0)
+            cov = to_host(second_moment(X, center=True, chunk_size=chunk))
+            evals, evecs = np.linalg.eigh(cov)
+            if not evals[0] > 1e-10 * max(evals[-1], 1e-300):
+                raise ValueError(
+                    f"the covariance of `X` is singular (eigenvalues {evals[0]:.3g} .. "
+                    f"{evals[-1]:.3g}); drop constant or collinear columns."
+                )
+            R = asarray_like((evecs / np.sqrt(evals)) @ evecs.T, X)  # Sigma^-1/2
+            Z = (X - mu[None, :]) @ R
+            if self.check_gaussian:
+                sub = to_host(Z[: min(n, 200000), :])
+                kurt, skew = _gaussianity(sub, rng)
+                se = math.sqrt(24.0 / sub.shape[0])
+                if kurt > 0.5 + 10 * se or skew > 0.3 + 10 * math.sqrt(6.0 / sub.shape[0]):
+                    warnings.warn(
+                        f"`X` does not look Gaussian (max |excess kurtosis| {kurt:.2f}, max "
+                        f"|skewness| {skew:.2f} along axes and random directions): the "
+                        'Gaussian score function is then wrong; pass density="custom" and '
+                        "the `score` of the true input density.",
+                        GradfreeWarning,
+                        stacklevel=2,
+                    )
+            p = d if self.n_sketches is None else self.n_sketches
+            Theta = np.eye(d) if self.n_sketches is None else rng.standard_normal((d, p))
+            Kh, m, floor = _batched_sketches(Z, w, asarray_like(Theta, X), chunk)
+            Uall, sv, _ = np.linalg.svd(Kh, full_matrices=False)
+            U = Uall[:, :k]
+            G = to_host(_core(Z, w, asarray_like(U, X), m, chunk))
+            back = to_host(R)  # a_x ~ Sigma^-1/2 a_z
+        else:
+            T = to_host(_user_moment(X, w, self.score_function, chunk))
+            Uall, sv, _ = np.linalg.svd(T.reshape(d, d * d), full_matrices=False)
+            U = Uall[:, :k]
+            G = np.einsum("abc,ai,bj,cl->ijl", T, U, U, U)
+            floor = None
+            back = np.eye(d)
+            mu = xp.mean(X, axis=0)
+        self.singular_values_ = sv
+        times = {"moments": time.perf_counter() - tic}
+        self._warn_visibility(sv, k, floor)
+        weights, factors, _ = cp_als(G, k, n_starts=self.n_starts, rng=rng)
+        V = _symmetric_factor(factors)
+        D = back @ (U @ V)
+        D = D / np.linalg.norm(D, axis=0)
+        times["decomposition"] = time.perf_counter() - tic - times["moments"]
+        # Bias and scale (substitute for the Fourier method, see module docstring).
+        Xh = to_host(X)
+        rows = rng.choice(n, size=min(n, self.n_bias_samples), replace=False)
+        mu_h = to_host(mu)
+        Tp = (Xh[rows] - mu_h) @ D
+        sd = Tp.std(axis=0)
+        sd = np.where(sd > 0, sd, 1.0)
+        sigma_h = _activation(self.activation, np)
+        s, b = _fit_scale_bias(Tp / sd, to_host(yv)[rows], sigma_h, self.n_sweeps)
+        A1 = D * (s / sd)[None, :]
+        b1 = b - mu_h @ A1
+        self.directions_ = asarray_like(D, X)
+        self.weights_ = asarray_like(to_host(weights), X)
+        self.A1_ = asarray_like(A1, X)
+        self.b1_ = asarray_like(b1, X)
+        self.n_features_in_ = d
+        self._ridge(X, yv)
+        times["total"] = time.perf_counter() - tic
+        self.fit_times_ = times
+        return self
+
+    def _warn_visibility(self, sv: np.ndarray, k: int, floor: float | None) -> None:
+        """Warn when fewer than ``k`` singular values stand out of the moment's noise floor."""
+        self.noise_floor_ = floor
+        if floor is None:  # user score: the (k+1)-th singular value is the floor
+            floor = sv[k] if sv.size > k else 0.0
+        top = sv[0] if sv.size else 0.0
+        cut = max(self.visibility_ratio * floor, 1e-8 * top)
+        visible = int(np.sum(sv[:k] > cut))
+        if top <= 0 or visible < k:
+            warnings.warn(
+                f"only {visible} of `n_hidden`={k} neurons stand out of the noise in "
+                f"E[y S3(x)] (singular values {np.array2string(sv[: k + 1], precision=3)}, "
+                f"noise floor {floor:.3g}): some lambda_j = a2_j E[sigma'''(z_j)] is ~0 (e.g. "
+                "a zero output weight, or an activation whose third derivative averages to 0, "
+                "like relu with zero bias) or n is too small to see it, so its direction is "
+                "noise; use fewer hidden units or more samples.",
+                GradfreeWarning,
+                stacklevel=3,
+            )
+
+    def _features(self, X: Array) -> Array:
+        """Hidden activations ``sigma(A1^T x + b1)`` of shape (n, k)."""
+        if not hasattr(self, "A1_"):
+            raise ValueError("this NNLIFTRegressor is not fitted yet; call `fit` first.")
+        X = check_data(X)
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"`X` must have {self.n_features_in_} columns, as in `fit`; got {X.shape[1]}."
+            )
+        xp, _ = get_xp(X)
+        return _activation(self.activation, xp)(X @ self.A1_ + self.b1_[None, :])
+
+    def _ridge(self, X: Array, y: Array) -> None:
+        """Ridge regression for ``(a2, b2)`` (Janzamin et al. 2015, Procedure 3)."""
+        H = to_host(self._features(X))
+        yh = to_host(y)
+        hm, ym = H.mean(axis=0), yh.mean()
+        Hc = H - hm
+        k = H.shape[1]
+        A = Hc.T @ Hc + self.alpha * H.shape[0] * np.eye(k)
+        a2 = np.linalg.lstsq(A, Hc.T @ (yh - ym), rcond=None)[0]
+        self.a2_ = asarray_like(a2, X)
+        self.b2_ = float(ym - hm @ a2)
+
+    def predict(self, X: Array) -> Array:
+        """Network output ``a2^T sigma(A1^T x + b1) + b2`` for each row of `X`."""
+        return self._features(X) @ self.a2_ + self.b2_
+
+    def score(self, X: Array, y: Array) -> float:
+        """Coefficient of determination R^2 of `predict` on ``(X, y)`` (scikit-learn's)."""
+        yh = np.asarray(to_host(y) if is_array_api_obj(y) else y, dtype=np.float64)
+        pred = to_host(self.predict(X))
+        ss_res = float(np.sum((yh - pred) ** 2))
+        ss_tot = float(np.sum((yh - yh.mean()) ** 2))
+        return 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan")
+
+
+def _symmetric_factor(factors: list) -> np.ndarray:
+    """One unit factor per component from the three CP factors of a symmetric tensor."""
+    F = [to_host(f) for f in factors]
+    V = F[0].copy()
+    for other in F[1:]:
+        V = V + other * np.sign(np.sum(other * F[0], axis=0))[None, :]
+    return V / np.linalg.norm(V, axis=0)
