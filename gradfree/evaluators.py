@@ -30,20 +30,29 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
-import signal
-import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ._array import asarray_like, to_host
+from ._evaluation import (
+    STARTUP_GRACE,
+    TIMEOUT_GRACE,
+    _describe,
+    _errors,
+    _eval_rows,
+    _Failed,
+    _row_values,
+    _split,
+    _timeout_message,
+    wrap_objective,
+)
 from ._typing import Array, Objective
-from ._validate import check_choice, check_int
+from ._validate import check_int
 
 __all__ = [
     "BaseEvaluator",
@@ -57,148 +66,6 @@ __all__ = [
     "as_evaluator",
     "wrap_objective",
 ]
-
-
-class _Failed:
-    """Marker for a failed evaluation (it counts as NaN), carrying ``"Type: message"``."""
-
-    __slots__ = ("error",)
-
-    def __init__(self, error: str = "") -> None:
-        self.error = error
-
-    def __repr__(self) -> str:
-        return f"FAILED({self.error!r})" if self.error else "FAILED"
-
-    def __reduce__(self) -> Any:
-        return (_Failed, (self.error,))
-
-
-FAILED = _Failed()
-
-#: Seconds added to a chunk's deadline (``timeout`` per row) before it is abandoned.
-TIMEOUT_GRACE = 2.0
-#: Extra seconds for the first chunk of a fresh pool (workers start and import).
-STARTUP_GRACE = 20.0
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
-
-
-def _errors(outputs: Sequence[Any]) -> list[str]:
-    """The ``"Type: message"`` of each failed output (in row order)."""
-    return [v.error or "unknown error" for v in outputs if isinstance(v, _Failed)]
-
-
-class _EvaluationTimeout(BaseException):
-    """Raised by the worker's alarm; a BaseException so that ``on_error='nan'`` keeps out."""
-
-
-def _raise_timeout(signum: int, frame: Any) -> None:
-    raise _EvaluationTimeout
-
-
-def _can_alarm(host_pid: int | None) -> bool:
-    """A worker process (not the host) on its main thread, on POSIX."""
-    return (
-        host_pid is not None
-        and os.getpid() != host_pid
-        and hasattr(signal, "setitimer")
-        and threading.current_thread() is threading.main_thread()
-    )
-
-
-def _timed(fun: Objective, x: Any, timeout: float) -> Any:
-    """``fun(x)``, or a FAILED timeout marker after `timeout` seconds (worker side)."""
-    previous = signal.signal(signal.SIGALRM, _raise_timeout)
-    signal.setitimer(signal.ITIMER_REAL, timeout)
-    try:
-        return fun(x)
-    except _EvaluationTimeout:
-        return _Failed(_timeout_message(timeout))
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-def _timeout_message(timeout: float) -> str:
-    return f"TimeoutError: evaluation exceeded timeout={timeout:g} s"
-
-
-def _row_values(outputs: Sequence[Any], n: int, like: Array) -> Array:
-    """Stack per-row outputs (scalars or 1-d vectors; FAILED -> NaN) like `like`."""
-    if len(outputs) != n:
-        raise ValueError(f"`fun` returned {len(outputs)} values for {n} candidates.")
-    rows = [
-        None if isinstance(v, _Failed) else np.asarray(to_host(v), dtype=np.float64)
-        for v in outputs
-    ]
-    shapes = {r.shape for r in rows if r is not None}
-    if not shapes:
-        return asarray_like(np.full(n, np.nan), like)
-    if len(shapes) > 1:
-        raise ValueError(f"`fun` returned values of different shapes: {sorted(shapes)}.")
-    (shape,) = shapes
-    if shape in ((), (1,)):
-        vals = np.asarray([np.nan if r is None else r.reshape(()) for r in rows])
-    elif len(shape) == 1:
-        vals = np.stack([np.full(shape, np.nan) if r is None else r for r in rows])
-    else:
-        raise ValueError(
-            f"`fun` must return a scalar or a 1-d vector per candidate; got shape {shape}."
-        )
-    return asarray_like(vals, like)
-
-
-def _eval_rows(
-    fun: Objective,
-    rows: Iterable[Any],
-    timeout: float | None = None,
-    host_pid: int | None = None,
-) -> list[Any]:
-    """Evaluate `fun` on each row; runs inside workers, so it must stay module-level.
-
-    With `timeout`, each evaluation in a worker process runs under a ``SIGALRM`` timer.
-    """
-    if timeout is None or not _can_alarm(host_pid):
-        return [fun(r) for r in rows]
-    return [_timed(fun, r, timeout) for r in rows]
-
-
-def _split(rows: np.ndarray, k: int) -> list[np.ndarray]:
-    """Split rows into at most `k` contiguous, non-empty chunks."""
-    return [c for c in np.array_split(rows, max(1, min(k, len(rows)))) if len(c)]
-
-
-@dataclass(frozen=True)
-class _Wrapped:
-    """Objective with bound `args` and the ``on_error`` policy; picklable for workers."""
-
-    fun: Objective
-    args: tuple[Any, ...]
-    on_error: str
-
-    def __call__(self, x: Array) -> Any:
-        try:
-            return self.fun(x, *self.args)
-        except Exception as exc:
-            if self.on_error == "raise":
-                raise
-            return _Failed(_describe(exc))
-
-
-def wrap_objective(fun: Objective, args: tuple[Any, ...] = (), on_error: str = "raise") -> Any:
-    """Bind `args` and the failure policy to `fun` (no wrapper when neither is needed)."""
-    if not callable(fun):
-        raise TypeError(f"`fun` must be callable; got {type(fun).__name__}.")
-    if not isinstance(args, tuple):
-        args = (args,)
-    check_choice(on_error, "on_error", ("raise", "nan"))
-    if not args and on_error == "raise":
-        return fun
-    return _Wrapped(fun, args, on_error)
 
 
 class BaseEvaluator(ABC):
