@@ -1,0 +1,127 @@
+"""The generation loop of `run` and `resume`: callback, progress bar, checkpoints and
+walltime (the bookkeeping itself is `gradfree._driver.Run`)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from scipy.optimize import OptimizeResult
+
+from ._result import Status
+from ._typing import Objective
+from ._validate import check_int, check_nonnegative
+from .evaluators import BaseEvaluator
+
+if TYPE_CHECKING:
+    from ._driver import Run
+
+
+def _loop(
+    job: Run,
+    evaluator: BaseEvaluator,
+    f: Objective,
+    callback: Callable[[OptimizeResult], Any] | None,
+    progress: bool,
+    saver: _Saver | None,
+) -> OptimizeResult:
+    """Step `job` to a stop rule with callback, progress bar, checkpoints and walltime."""
+    if callback is not None and not callable(callback):
+        raise TypeError(f"`callback` must be callable; got {type(callback).__name__}.")
+    bar = _progress_bar(progress)
+    try:
+        while job.status is None:
+            job.step(evaluator, f)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(fun=f"{job.best_fun:.6g}", nfev=job.nfev, refresh=False)
+            if callback is not None:
+                try:
+                    callback(job.result())
+                except StopIteration:
+                    if job.status is None:
+                        job.stop_with(Status.CALLBACK)
+            if saver is not None and saver.after_generation(job):
+                break
+    finally:
+        if bar is not None:
+            bar.close()
+    return job.result(final=True)
+
+
+class _Saver:
+    """When to write checkpoints, and the walltime stop (checked between generations)."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None,
+        every: int | None,
+        seconds: float | None,
+        walltime: float | None,
+    ) -> None:
+        self.path = path
+        self.every = every
+        self.seconds = seconds
+        self.walltime = walltime
+        self.job: dict[str, Any] | None = None
+        self.start = self.last = time.monotonic()
+
+    @classmethod
+    def create(
+        cls,
+        path: str | os.PathLike[str] | None,
+        every: int | None,
+        seconds: float | None,
+        walltime: float | None,
+    ) -> _Saver | None:
+        if path is not None and not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"`checkpoint` must be a path; got {type(path).__name__}.")
+        if path is None and (every is not None or seconds is not None):
+            raise ValueError("`checkpoint_every` and `checkpoint_seconds` need `checkpoint`.")
+        every = None if every is None else check_int(every, "checkpoint_every", low=1)
+        seconds = None if seconds is None else check_nonnegative(seconds, "checkpoint_seconds")
+        walltime = None if walltime is None else check_nonnegative(walltime, "walltime")
+        if path is not None and every is None and seconds is None:
+            every = 1
+        if path is None and walltime is None:
+            return None
+        return cls(path, every, seconds, walltime)
+
+    def save(self, job: Run) -> None:
+        if self.path is not None:
+            job.save(self.path, job=self.job)
+            self.last = time.monotonic()
+
+    def after_generation(self, job: Run) -> bool:
+        """Save if due; True when the walltime ends the run here."""
+        now = time.monotonic()
+        if job.status is not None:
+            self.save(job)  # the final state: resuming it returns the result at once
+            return False
+        if self.walltime is not None and now - self.start >= self.walltime:
+            self.save(job)  # saved while still running, so a resume continues
+            job.stop_with(
+                Status.WALLTIME,
+                f"`walltime` of {self.walltime:g} s reached after generation {job.nit}; "
+                + ("resume from the checkpoint to continue." if self.path else "stopped."),
+            )
+            return True
+        if (self.every is not None and job.nit % self.every == 0) or (
+            self.seconds is not None and now - self.last >= self.seconds
+        ):
+            self.save(job)
+        return False
+
+
+def _progress_bar(progress: bool) -> Any:
+    if not isinstance(progress, bool):
+        raise TypeError(f"`progress` must be a bool; got {type(progress).__name__}.")
+    if not progress:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("`progress=True` needs tqdm: pip install tqdm") from exc
+    return tqdm(desc="gradfree", unit="gen")
