@@ -6,14 +6,9 @@ import numpy as np
 import pytest
 
 from gradfree._validate import GradfreeWarning
-from gradfree.tensor import recovery_error
+from gradfree.tensor import NNLIFTRegressor, gaussian_score3, recovery_error
 from gradfree.tensor._moments import multilinear
-from gradfree.tensor._nnlift import (
-    NNLIFTRegressor,
-    _core,
-    _gaussian_sketches,
-    gaussian_score3,
-)
+from gradfree.tensor._nnlift_parts import _core, _gaussian_sketches
 
 
 def planted(seed, *, d=8, k=3, n=200_000, noise=0.1, a2=None, mean=None, cov_root=None):
