@@ -32,12 +32,24 @@ from ._etki import ETKI
 from ._gaussian import Gaussian
 from ._inflation import AdditiveInflation, Inflation, MultiplicativeInflation
 from ._localization import SEC, BernoulliDropout, Localizer, SECFisher, SECNice
+from ._minibatch import (
+    FixedMinibatcher,
+    Minibatch,
+    ObservationSeries,
+    RandomFixedSizeMinibatcher,
+    solve_minibatched,
+)
 from ._problem import KALMAN_METHODS, InverseProblem, solve
 from ._schedulers import DataMisfitController, DefaultScheduler, EKSStable, Scheduler
 from ._transforms import ConstrainedGaussian, Transform, constrained_gaussian
 from ._uki import UKI, UKIState
 
 __all__ = [
+    "FixedMinibatcher",
+    "Minibatch",
+    "ObservationSeries",
+    "RandomFixedSizeMinibatcher",
+    "solve_minibatched",
     "Accelerator",
     "AdditiveInflation",
     "BernoulliDropout",
