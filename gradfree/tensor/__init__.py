@@ -23,6 +23,7 @@ True
 
 from ._cp_als import cp_als
 from ._gmm import SphericalGMM, spherical_gmm_moments
+from ._hmm import SpectralHMM
 from ._implicit import SampleMoment3
 from ._metrics import RecoveryError, recovery_error
 from ._moments import (
@@ -34,8 +35,12 @@ from ._moments import (
 )
 from ._nnlift import NNLIFTRegressor, gaussian_score3
 from ._power import robust_power_method, whitened_symmetric_cp
+from ._topics import LDA, SingleTopicModel
 
 __all__ = [
+    "LDA",
+    "SingleTopicModel",
+    "SpectralHMM",
     "NNLIFTRegressor",
     "gaussian_score3",
     "RecoveryError",
