@@ -365,6 +365,35 @@ class NNLIFTRegressor:
         """Network output ``a2^T sigma(A1^T x + b1) + b2`` for each row of `X`."""
         return self._features(X) @ self.a2_ + self.b2_
 
+    def to_mlp(self) -> tuple[Any, Array]:
+        """The fitted network as a `gradfree.models.MLP` and its flat parameter vector.
+
+        ``model.forward(params, X)[:, 0]`` equals ``predict(X)``; the network can then be
+        refined by any method of the package (e.g. CMA-ES or EKI on
+        `gradfree.models.objective`). Needs a named activation.
+
+        Examples
+        --------
+        >>> rng = np.random.default_rng(0)
+        >>> X = rng.standard_normal((20000, 3))
+        >>> y = np.tanh(X @ np.array([1.0, -1.0, 0.5]) + 0.3)
+        >>> est = NNLIFTRegressor(1, rng=0).fit(X, y)
+        >>> model, params = est.to_mlp()
+        >>> bool(np.allclose(model.forward(params, X[:5])[:, 0], est.predict(X[:5])))
+        True
+        """
+        from ..models import MLP
+
+        if callable(self.activation):
+            raise ValueError("`to_mlp` needs a named `activation`, not a callable.")
+        xp, _ = get_xp(self.A1_)
+        d, k = self.A1_.shape
+        hidden = xp.concat([self.A1_, xp.reshape(self.b1_, (1, k))], axis=0)
+        b2 = xp.full((1, 1), self.b2_, dtype=self.A1_.dtype, device=self.A1_.device)
+        output = xp.concat([xp.reshape(self.a2_, (k, 1)), b2], axis=0)
+        model = MLP((d, k, 1), activations=[self.activation, "identity"])
+        return model, model.flatten([hidden, output])
+
     def score(self, X: Array, y: Array) -> float:
         """Coefficient of determination R^2 of `predict` on ``(X, y)`` (scikit-learn's)."""
         yh = np.asarray(to_host(y) if is_array_api_obj(y) else y, dtype=np.float64)
