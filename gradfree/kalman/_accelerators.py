@@ -27,6 +27,7 @@ observations off under acceleration.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,7 +54,7 @@ class MomentumState:
     step: int = 0
 
 
-class Accelerator:
+class Accelerator(ABC):
     """Base of the accelerators: ``beta(step, theta) -> (beta_k, theta_{k+1})``.
 
     Examples
@@ -62,8 +63,9 @@ class Accelerator:
     0.0
     """
 
+    @abstractmethod
     def beta(self, step: int, theta: float) -> tuple[float, float]:
-        raise NotImplementedError
+        """Implemented by each subclass."""
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ Cholesky). Fewer than 2 successful members is a `ValueError` from ``tell``.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
@@ -90,7 +91,7 @@ def half_squared_norm(values: Array) -> Array:
 
 
 @dataclass(frozen=True)
-class EnsembleKalmanBase(StrategyBase):
+class EnsembleKalmanBase(StrategyBase, ABC):
     """Options and the ask/tell loop shared by the ensemble Kalman strategies.
 
     Subclasses implement ``_analysis(state, U, R, dt, gen)`` (the update of the
@@ -147,11 +148,11 @@ class EnsembleKalmanBase(StrategyBase):
         del state, U
         return values
 
+    @abstractmethod
     def _analysis(
         self, state: EnsembleKalmanState, U: Array, R: Array, dt: float, gen: np.random.Generator
     ) -> Array:
         """Update the successful members `U` (n, p) from their residuals `R` (n, M)."""
-        raise NotImplementedError
 
     # -- protocol -----------------------------------------------------------------
     def init(self, x0: Array, *, rng: Any) -> EnsembleKalmanState:

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +32,7 @@ from ._gaussian import Gaussian
 __all__ = ["AdditiveInflation", "Inflation", "MultiplicativeInflation", "as_inflation"]
 
 
-class Inflation:
+class Inflation(ABC):
     """Base of the inflations: ``apply(U, dt, prior, gen) -> U``.
 
     Examples
@@ -40,9 +41,9 @@ class Inflation:
     True
     """
 
+    @abstractmethod
     def apply(self, U: Array, dt: float, prior: Gaussian, gen: np.random.Generator) -> Array:
         """The inflated ensemble (rows are members)."""
-        raise NotImplementedError
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ Factors (``J`` is the number of successful members):
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any
@@ -64,7 +65,7 @@ __all__ = [
 _BOUND = float(1e8 * np.finfo(np.float64).eps)  # correlations are clipped to +-(1 - _BOUND)
 
 
-class Localizer:
+class Localizer(ABC):
     """Base of the localizers: ``factor(R, n, gen, symmetric)`` returns the factor ``L``.
 
     `R` is one block of sample correlations of `n` members (``p x m`` for ``u``-``G``,
@@ -76,9 +77,9 @@ class Localizer:
     True
     """
 
+    @abstractmethod
     def factor(self, R: Array, n: int, gen: np.random.Generator, symmetric: bool = False) -> Array:
         """The Schur factor ``L`` for the correlations `R` of `n` members."""
-        raise NotImplementedError
 
 
 @dataclass(frozen=True)

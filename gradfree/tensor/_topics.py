@@ -27,6 +27,7 @@ and ``w_i`` the rows of ``W`` it is ``y^(x)3 - sym(W^T diag(c) W (x) y)
 from __future__ import annotations
 
 import warnings
+from abc import ABC, abstractmethod
 from typing import Any
 
 import numpy as np
@@ -133,7 +134,7 @@ def _to_simplex(mu: np.ndarray, owner: str) -> np.ndarray:
     return mu / total[None, :]
 
 
-class _MomentTopicModel:
+class _MomentTopicModel(ABC):
     """Shared fit / transform of the moment topic models."""
 
     _name = "topic model"
@@ -144,8 +145,9 @@ class _MomentTopicModel:
         self.n_iter = n_iter
         self.rng = rng
 
+    @abstractmethod
     def _moments(self, C: np.ndarray, k: int) -> tuple[Any, ...]:
-        raise NotImplementedError
+        """Implemented by each subclass."""
 
     def fit(self, X: Any, y: Any = None) -> Any:
         """Estimate the topics from the counts `X` (n_docs, vocab).
