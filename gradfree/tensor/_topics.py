@@ -175,8 +175,9 @@ class _MomentTopicModel(ABC):
         self.n_features_in_ = C.shape[1]
         return self
 
+    @abstractmethod
     def _set_weights(self, w: np.ndarray) -> None:
-        raise NotImplementedError
+        """Store the component weights in the model's own terms (``weights_``, ``alpha_``)."""
 
     def transform(self, X: Any) -> np.ndarray:
         """Topic proportions per document: non-negative least squares of the word
