@@ -217,7 +217,9 @@ def _margin(
     p_low = ndtr((low - m) / scale)  # P(encoded value below `low`)
     p_up = 1.0 - ndtr((up - m) / scale)  # P(above `up`)
     p_mid = 1.0 - p_low - p_up
-    edge = np.maximum(p_low, p_up) > 0.5  # an end level: one threshold, eq. (12)
+    # an end level: one threshold, eq. (12); `low == up` also catches a mean exactly on
+    # the only threshold, where both tails are 1/2 and eq. (13) would give A = 0
+    edge = (low == up) | (np.maximum(p_low, p_up) > 0.5)
     m_new, A_new = m.copy(), A.copy()
     move = edge & (np.minimum(p_low, p_up) < alpha)
     dist = scale * -ndtri(alpha)  # the mean sits this far from the threshold

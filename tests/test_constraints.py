@@ -290,6 +290,12 @@ def test_margin_keeps_neighbour_probability(m, std, lo, width, alpha):
     assert np.isfinite(m_new).all() and (A > 0).all()
 
 
+def test_margin_with_the_mean_on_a_binary_threshold():
+    """A binary variable whose mean sits exactly on its one threshold keeps A > 0."""
+    m, A = _margin(np.array([0.5]), np.array([1.0]), np.ones(1), np.zeros(1), np.ones(1), 0.125)
+    assert m[0] == 0.5 and A[0] == 1.0
+
+
 def test_integrality_wrapper_contract():
     strategy = Integrality(CMAES(popsize=6), [True, False, True], lower=[-2, 0], upper=[2, 9])
     rng = np.random.default_rng(0)
