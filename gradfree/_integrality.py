@@ -160,27 +160,37 @@ class Integrality(WrapperBase):
         """Nearest allowed integer (ties down), host."""
         return np.clip(np.ceil(v - 0.5), self._lo, self._hi)
 
-    def _encode_like(self, Y: Array, host: np.ndarray) -> Array:
-        """`Y` with its integer columns taken from `host` (the encoded values)."""
+    def _integer_columns(self, Y: Array) -> np.ndarray:
+        """The integer coordinates of `Y` (last axis) on the host; only these move."""
         xp, _ = get_xp(Y)
-        mask = np.zeros(Y.shape[-1], dtype=bool)
-        mask[self._index] = True
-        return xp.where(asarray_like(mask, Y, dtype=xp.bool), asarray_like(host, Y), Y)
+        cols = xp.take(Y, asarray_like(self._index, Y, dtype=xp.int64), axis=-1)
+        return np.asarray(to_host(cols), dtype=np.float64)
+
+    def _encode_like(self, Y: Array, Z: np.ndarray) -> Array:
+        """`Y` with its integer coordinates replaced by the host values `Z` (``(..., k)``).
+
+        The values are spread to their columns on the device by a one-hot product
+        (exact: each entry is one value times 1 plus zeros), so only ``n x k`` numbers
+        cross between host and device, not the whole population.
+        """
+        xp, _ = get_xp(Y)
+        d, k = Y.shape[-1], self._index.size
+        spread = np.zeros((k, d))
+        spread[np.arange(k), self._index] = 1.0
+        mask = spread.any(axis=0)
+        full = asarray_like(Z, Y) @ asarray_like(spread, Y)
+        return xp.where(asarray_like(mask, Y, dtype=xp.bool), full, Y)
 
     def center(self, state: IntegralityState) -> Array:
         """The inner centre with its integer coordinates encoded (what gets evaluated)."""
         m = super().center(state)
-        host = np.asarray(to_host(m), dtype=np.float64)
-        host[self._index] = self._encode(host[self._index])
-        return self._encode_like(m, host)
+        return self._encode_like(m, self._encode(self._integer_columns(m)))
 
     def ask(self, state: IntegralityState, *, rng: Any) -> tuple[Array, IntegralityState]:
         Y, inner = self.strategy.ask(state.inner, rng=rng)
-        idx = self._index
-        host = np.asarray(to_host(Y), dtype=np.float64)
-        m = np.asarray(to_host(center_of(self.strategy, inner)), dtype=np.float64)[idx]
-        host[:, idx] = self._encode(m + state.A * (host[:, idx] - m))
-        return self._encode_like(Y, host), replace(state, inner=inner, Y=Y)
+        m = self._integer_columns(center_of(self.strategy, inner))
+        Z = self._encode(m + state.A * (self._integer_columns(Y) - m))
+        return self._encode_like(Y, Z), replace(state, inner=inner, Y=Y)
 
     def tell(self, state: IntegralityState, X: Array, values: Array) -> IntegralityState:
         if state.Y is None or X.shape != state.Y.shape:
