@@ -1,0 +1,49 @@
+"""Layer-local learning rules: networks trained without a global backward chain.
+
+- `FeedbackAlignment` / `FAClassifier` (Lillicrap et al. 2016) and
+  `DirectFeedbackAlignment` / `DFAClassifier` (Nokland 2016).
+- `Backprop` / `BackpropClassifier` and `ReadoutOnly` / `ReadoutOnlyLocalClassifier`:
+  the baselines on the same network and optimizer.
+
+Rules have ``init(X, Y, *, rng)`` / ``step(state)`` (one epoch of mini-batches) /
+``partial_step(state, X, Y)`` / ``objective(state)`` and run through
+`gradfree.altmin.fit`, which returns a `scipy.optimize.OptimizeResult`. Every rule is
+written as array code on the namespace of ``X`` (NumPy, CuPy): no autodiff. Layers use
+the `gradfree.models.MLP` layout, ``(d_in + 1, d_out)`` with the bias as last row.
+
+Examples
+--------
+>>> from gradfree.local import DFAClassifier
+>>> X = np.random.default_rng(0).normal(size=(60, 2))
+>>> y = (X[:, 0] > 0).astype(int)
+>>> DFAClassifier((8,), max_iter=2, rng=0).fit(X, y).predict(X[:3]).shape
+(3,)
+"""
+
+from ._common import LocalClassifier, LocalRule, LocalState, alignment_angles, backprop_grads
+from ._feedback import (
+    Backprop,
+    BackpropClassifier,
+    DFAClassifier,
+    DirectFeedbackAlignment,
+    FAClassifier,
+    FeedbackAlignment,
+    ReadoutOnly,
+    ReadoutOnlyLocalClassifier,
+)
+
+__all__ = [
+    "Backprop",
+    "BackpropClassifier",
+    "DFAClassifier",
+    "DirectFeedbackAlignment",
+    "FAClassifier",
+    "FeedbackAlignment",
+    "LocalClassifier",
+    "LocalRule",
+    "LocalState",
+    "ReadoutOnly",
+    "ReadoutOnlyLocalClassifier",
+    "alignment_angles",
+    "backprop_grads",
+]
