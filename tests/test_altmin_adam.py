@@ -130,3 +130,19 @@ def test_partial_fit_adam(digits):
     again = OnlineAMClassifier((48,), weight_update="adam", rng=0)
     again.partial_fit(X[:200], y[:200], classes=np.arange(10))
     np.testing.assert_array_equal(ref.layers_[0], again.layers_[0])
+
+
+@pytest.mark.parametrize("weight_update", ["mem", "adam"])
+def test_threaded_layer_updates_equal_serial(weight_update):
+    """The weight steps are independent per layer: threads give the serial result."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 5))
+    Y = np.eye(3)[np.argmax(X[:, :3], axis=1)]
+    runs = []
+    for n_jobs in (1, 2):
+        am = OnlineAM((7, 6), batch_size=20, weight_update=weight_update, n_jobs=n_jobs)
+        runs.append(am.step(am.step(am.init(X, Y, rng=0))))
+    for a, b in zip(runs[0].layers, runs[1].layers):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="n_jobs"):
+        OnlineAM(n_jobs=0)

@@ -99,6 +99,11 @@ class OnlineAM:
         Adam step size (``'adam'`` only; the paper's default).
     n_weight_steps : int, default=1
         Adam steps per layer and mini-batch (``'adam'`` only; the paper uses 1).
+    n_jobs : int, default=1
+        Threads for the weight updates, which are independent per layer once the codes
+        are fixed (joblib, ``prefer='threads'``; the matrix products and solves release
+        the GIL). The code updates are one batched array call per layer over all samples
+        of the mini-batch, parallel through BLAS on CPU and through CuPy on a GPU.
 
     Examples
     --------
@@ -123,6 +128,7 @@ class OnlineAM:
     weight_update: str = "mem"
     learning_rate: float = 0.008
     n_weight_steps: int = 1
+    n_jobs: int = 1
 
     def __post_init__(self) -> None:
         sizes = tuple(self.hidden_layer_sizes)
@@ -141,6 +147,17 @@ class OnlineAM:
             )
         check_positive(self.learning_rate, "learning_rate")
         check_int(self.n_weight_steps, "n_weight_steps", low=1)
+        check_int(self.n_jobs, "n_jobs", low=1)
+
+    def _per_layer(self, update: Any, n_layers: int) -> list[Any]:
+        """``[update(i) for i in range(n_layers)]``, in `n_jobs` threads when asked."""
+        if self.n_jobs == 1 or n_layers == 1:
+            return [update(i) for i in range(n_layers)]
+        from joblib import Parallel, delayed
+
+        return Parallel(n_jobs=self.n_jobs, prefer="threads")(
+            delayed(update)(i) for i in range(n_layers)
+        )
 
     @property
     def _adam(self) -> Adam:
@@ -188,29 +205,35 @@ class OnlineAM:
         targets = [*codes, Yb]
         if self.weight_update == "adam":
             return self._adam_weights(state, W, inputs, targets)
-        A, B = list(state.A), list(state.B)
         eta = float(self.forget)
-        for i in range(L):  # layer-local, independent: W_l fits a -> t from memory
+
+        def refit(i: int) -> tuple[Any, Any, Any]:  # layer-local: W_l fits a -> t from memory
             a = with_ones(inputs[i])
-            A[i] = eta * A[i] + a.T @ a
-            B[i] = eta * B[i] + a.T @ targets[i]
-            eye = xp.eye(A[i].shape[0], dtype=a.dtype, device=dev)
-            W[i] = xp.linalg.solve(A[i] + self.ridge * eye, B[i])
+            A = eta * state.A[i] + a.T @ a
+            B = eta * state.B[i] + a.T @ targets[i]
+            eye = xp.eye(A.shape[0], dtype=a.dtype, device=dev)
+            return xp.linalg.solve(A + self.ridge * eye, B), A, B
+
+        W, A, B = zip(*self._per_layer(refit, L))
         return replace(state, layers=tuple(W), A=tuple(A), B=tuple(B))
 
     def _adam_weights(
         self, state: OnlineAMState, W: list[Any], inputs: list[Any], targets: list[Any]
     ) -> OnlineAMState:
         """AM-Adam: Adam steps on each layer's local loss, codes fixed (layer-independent)."""
-        rule, opt = self._adam, list(state.opt)
+        rule = self._adam
         L, n = len(W), inputs[0].shape[0]
-        for i in range(L):
-            a = with_ones(inputs[i])
+
+        def adam_steps(i: int) -> tuple[Any, Any]:  # layer-local, independent of the others
+            a, Wi, opt = with_ones(inputs[i]), W[i], state.opt[i]
             scale = (1.0 if i == L - 1 else 2.0 * self.mu) / n  # d/dW of the local loss
             for _ in range(self.n_weight_steps):
-                grad = scale * (a.T @ (a @ W[i] - targets[i]))
-                delta, opt[i] = rule.step(grad, opt[i])
-                W[i] = W[i] + delta
+                grad = scale * (a.T @ (a @ Wi - targets[i]))
+                delta, opt = rule.step(grad, opt)
+                Wi = Wi + delta
+            return Wi, opt
+
+        W, opt = zip(*self._per_layer(adam_steps, L))
         return replace(state, layers=tuple(W), opt=tuple(opt))
 
     def step(self, state: OnlineAMState) -> OnlineAMState:
@@ -241,7 +264,9 @@ class OnlineAMClassifier(AltMinClassifierMixin):
     Parameters
     ----------
     hidden_layer_sizes : tuple of int, default=(100,)
-    mu, n_code_steps, batch_size, forget, ridge, weight_update, learning_rate, n_weight_steps
+    mu, n_code_steps, batch_size, forget, ridge, weight_update, learning_rate
+        See `OnlineAM`.
+    n_weight_steps, n_jobs
         See `OnlineAM`; ``weight_update='adam'`` gives AM-Adam.
     max_iter : int, default=20
         Epochs for `fit`.
@@ -271,6 +296,7 @@ class OnlineAMClassifier(AltMinClassifierMixin):
         weight_update: str = "mem",
         learning_rate: float = 0.008,
         n_weight_steps: int = 1,
+        n_jobs: int = 1,
         max_iter: int = 20,
         rng: Any = None,
     ) -> None:
@@ -278,7 +304,7 @@ class OnlineAMClassifier(AltMinClassifierMixin):
         self.mu, self.n_code_steps, self.batch_size = mu, n_code_steps, batch_size
         self.forget, self.ridge, self.max_iter, self.rng = forget, ridge, max_iter, rng
         self.weight_update, self.learning_rate = weight_update, learning_rate
-        self.n_weight_steps = n_weight_steps
+        self.n_weight_steps, self.n_jobs = n_weight_steps, n_jobs
 
     def _solver(self) -> OnlineAM:
         return OnlineAM(
@@ -291,6 +317,7 @@ class OnlineAMClassifier(AltMinClassifierMixin):
             weight_update=self.weight_update,
             learning_rate=self.learning_rate,
             n_weight_steps=self.n_weight_steps,
+            n_jobs=self.n_jobs,
         )
 
     def fit(self, X: Any, y: Any) -> OnlineAMClassifier:

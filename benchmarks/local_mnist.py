@@ -1,0 +1,151 @@
+"""MNIST: the local learning rules against backprop, with learning curves and epoch times.
+
+Two protocols (``--protocol``):
+
+``cpu`` (default; sized for 2 busy cores)
+    Every rule on the same network, 784-256-256-10 (Forward-Forward: the label is
+    appended to the input; NoProp: the same hidden sizes per block), the 50k training
+    images, 5 epochs of mini-batches of 64, float32, pixels in [0, 1], one seed. Learning
+    rates and rule settings are the ones tuned on digits (``local_digits.py``). Test
+    accuracy on the 10k test set after every epoch; time per epoch excludes evaluation.
+
+``published``
+    The papers' architectures and epoch counts (``PUBLISHED``) on the 60k set; meant for
+    a GPU (``gradfree._array.gpu_available()``: the arrays are then CuPy). The published
+    test accuracies it is compared with are listed in ``PUBLISHED`` with their sources.
+
+Run: ``python benchmarks/local_mnist.py [--protocol cpu|published] [--only NAME ...]``;
+writes ``benchmarks/results/local_mnist[_published].json`` and a ``.png`` of the curves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from _common import machine_info  # noqa: E402
+from local_digits import RULES  # noqa: E402
+
+import gradfree  # noqa: E402
+from gradfree import local  # noqa: E402
+from gradfree._array import gpu_available  # noqa: E402
+from gradfree.datasets import load_mnist  # noqa: E402
+
+# name -> (hidden sizes, epochs, published test accuracy, source). Filled from the papers.
+PUBLISHED: dict[str, tuple[tuple[int, ...], int, float | None, str]] = {
+    "backprop": ((1000,), 20, 0.984, "Lillicrap et al. 2016 (BP, 784-1000-10 tanh)"),
+    "feedback_alignment": ((1000,), 20, 0.979, "Lillicrap et al. 2016 (FA)"),
+    "direct_feedback_alignment": ((800, 800), 60, 0.985, "Nokland 2016, Table 1"),
+    "difference_target_propagation": ((240,) * 7, 100, 0.981, "Lee et al. 2015"),
+    "hsic_bottleneck": ((256,) * 5, 50, 0.97, "Ma, Lewis & Kleijn 2019"),
+    "synthetic_gradients": ((256,) * 3, 50, None, "Jaderberg et al. 2016"),
+    "forward_forward": ((2000,) * 4, 60, 0.986, "Hinton 2022"),
+    "noprop_dt": ((256, 256), 100, 0.995, "Li, Teh & Pascanu 2025 (CNN blocks)"),
+    "readout_only": ((1000,), 20, None, "control"),
+}
+CPU_HIDDEN, CPU_EPOCHS = (256, 256), 5
+
+
+def tuned_learning_rates() -> dict[str, float]:
+    """Learning rates chosen on digits (``local_digits.json``), where it exists."""
+    path = Path(__file__).resolve().parent / "results" / "local_digits.json"
+    if not path.exists():
+        return {}
+    rows = json.loads(path.read_text())["results"]
+    return {k: v["learning_rate"] for k, v in rows.items() if v.get("learning_rate")}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--protocol", choices=("cpu", "published"), default="cpu")
+    parser.add_argument("--only", nargs="*", help="rule names (default: all)")
+    args = parser.parse_args()
+    data = load_mnist(merge_validation=args.protocol == "published")
+    X, y, Xt, yt = data.X_train, data.y_train, data.X_test, data.y_test
+    if args.protocol == "published" and gpu_available():
+        import cupy
+
+        X, Xt = cupy.asarray(X), cupy.asarray(Xt)
+    lrs = tuned_learning_rates()
+    rows = {}
+    for name, (cls_name, kw) in RULES.items():
+        cls = getattr(local, cls_name, None)
+        if cls is None or (args.only and name not in args.only):
+            continue
+        if args.protocol == "cpu":
+            hidden, epochs, published, source = CPU_HIDDEN, CPU_EPOCHS, None, ""
+        else:
+            hidden, epochs, published, source = PUBLISHED[name]
+        clf = cls(hidden, learning_rate=lrs.get(name, 1e-3), max_iter=epochs, rng=0, **kw)
+        solver = clf._solver()
+        Xe, Y = clf._encode(X, y)
+        state = solver.init(Xe, Y, rng=np.random.default_rng(0))
+        curve, times = [], []
+        for _ in range(epochs):
+            t0 = time.perf_counter()
+            state = solver.step(state)
+            times.append(time.perf_counter() - t0)
+            pred = gradfree._array.to_host(solver.decision_function(state, Xt).argmax(axis=1))
+            curve.append(float(np.mean(pred == yt)))
+        rows[name] = {
+            "hidden_layer_sizes": list(hidden),
+            "epochs": epochs,
+            "learning_rate": clf.learning_rate,
+            "rule_settings": kw,
+            "test_accuracy_per_epoch": curve,
+            "final_test_accuracy": curve[-1],
+            "time_per_epoch_s": float(np.median(times)),
+            "published_accuracy": published,
+            "source": source,
+        }
+        print(
+            f"{name:30s} acc {curve[-1]:.4f}  {np.median(times):.2f} s/epoch  curve "
+            + " ".join(f"{a:.3f}" for a in curve),
+            flush=True,
+        )
+    if "backprop" in rows:
+        for row in rows.values():
+            row["epoch_time_ratio_to_backprop"] = (
+                row["time_per_epoch_s"] / rows["backprop"]["time_per_epoch_s"]
+            )
+    report = {
+        "benchmark": "local_mnist",
+        "protocol": args.protocol,
+        "description": __doc__.split("\n\n")[1 if args.protocol == "cpu" else 2].strip(),
+        "device": "gpu" if args.protocol == "published" and gpu_available() else "cpu",
+        "machine": machine_info(),
+        "versions": {"gradfree": gradfree.__version__, "numpy": np.__version__},
+        "results": rows,
+    }
+    results = Path(__file__).resolve().parent / "results"
+    suffix = "" if args.protocol == "cpu" else "_published"
+    out = results / f"local_mnist{suffix}.json"
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {out}")
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:  # pragma: no cover - plotting is optional
+        return
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, row in rows.items():
+        ax.plot(range(1, row["epochs"] + 1), row["test_accuracy_per_epoch"], label=name)
+    ax.set(xlabel="epoch", ylabel="test accuracy", ylim=(0.85, 1.0))
+    ax.set_title(f"MNIST ({args.protocol} protocol): local rules against backprop")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out.with_suffix(".png"), dpi=120)
+
+
+if __name__ == "__main__":
+    main()
