@@ -13,18 +13,41 @@ from gradfree.local import (
     Backprop,
     BackpropClassifier,
     DFAClassifier,
+    DifferenceTargetPropagation,
     DirectFeedbackAlignment,
+    DNIClassifier,
+    DTPClassifier,
     FAClassifier,
     FeedbackAlignment,
+    HSICBottleneck,
+    HSICClassifier,
     ReadoutOnly,
     ReadoutOnlyLocalClassifier,
+    SyntheticGradients,
     alignment_angles,
     backprop_grads,
 )
 from gradfree.local._common import cross_entropy
 
-RULES = [Backprop, ReadoutOnly, FeedbackAlignment, DirectFeedbackAlignment]
-CLASSIFIERS = [BackpropClassifier, ReadoutOnlyLocalClassifier, FAClassifier, DFAClassifier]
+# The shared contract runs on every rule; each rule's own behaviour is in test_local_<rule>.py.
+RULES = [
+    Backprop,
+    ReadoutOnly,
+    FeedbackAlignment,
+    DirectFeedbackAlignment,
+    DifferenceTargetPropagation,
+    HSICBottleneck,
+    SyntheticGradients,
+]
+CLASSIFIERS = [
+    BackpropClassifier,
+    ReadoutOnlyLocalClassifier,
+    FAClassifier,
+    DFAClassifier,
+    DTPClassifier,
+    HSICClassifier,
+    DNIClassifier,
+]
 # The digits protocol of the tests: two tanh layers of 100, 40 epochs of batch 64, Adam 1e-3.
 DIGITS = {"hidden_layer_sizes": (100, 100), "learning_rate": 1e-3, "max_iter": 40}
 

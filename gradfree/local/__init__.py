@@ -2,6 +2,9 @@
 
 - `FeedbackAlignment` / `FAClassifier` (Lillicrap et al. 2016) and
   `DirectFeedbackAlignment` / `DFAClassifier` (Nokland 2016).
+- `DifferenceTargetPropagation` / `DTPClassifier` (Lee, Zhang, Fischer & Bengio 2015).
+- `HSICBottleneck` / `HSICClassifier` (Ma, Lewis & Kleijn 2019).
+- `SyntheticGradients` / `DNIClassifier` (Jaderberg et al. 2016, label-conditioned).
 - `Backprop` / `BackpropClassifier` and `ReadoutOnly` / `ReadoutOnlyLocalClassifier`:
   the baselines on the same network and optimizer.
 
@@ -21,6 +24,8 @@ Examples
 """
 
 from ._common import LocalClassifier, LocalRule, LocalState, alignment_angles, backprop_grads
+from ._dni import DNIClassifier, SyntheticGradients
+from ._dtp import DifferenceTargetPropagation, DTPClassifier
 from ._feedback import (
     Backprop,
     BackpropClassifier,
@@ -31,10 +36,19 @@ from ._feedback import (
     ReadoutOnly,
     ReadoutOnlyLocalClassifier,
 )
+from ._hsic import HSICBottleneck, HSICClassifier, gaussian_gram, nhsic
 
 __all__ = [
     "Backprop",
     "BackpropClassifier",
+    "DNIClassifier",
+    "DTPClassifier",
+    "DifferenceTargetPropagation",
+    "HSICBottleneck",
+    "HSICClassifier",
+    "SyntheticGradients",
+    "gaussian_gram",
+    "nhsic",
     "DFAClassifier",
     "DirectFeedbackAlignment",
     "FAClassifier",
