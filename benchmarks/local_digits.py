@@ -48,10 +48,10 @@ RULES = {
     "feedback_alignment": ("FAClassifier", {}),
     "direct_feedback_alignment": ("DFAClassifier", {}),
     "difference_target_propagation": ("DTPClassifier", {}),
-    "hsic_bottleneck": ("HSICClassifier", {}),
+    "hsic_bottleneck": ("HSICClassifier", {"batch_size": 128}),
     "synthetic_gradients": ("DNIClassifier", {}),
-    "forward_forward": ("FFClassifier", {}),
-    "noprop_dt": ("NoPropClassifier", {}),
+    "forward_forward": ("FFClassifier", {"batch_size": 32, "threshold": 100.0}),
+    "noprop_dt": ("NoPropClassifier", {"n_blocks": 3}),
 }
 
 

@@ -36,3 +36,15 @@ def xp(request):
 def rng():
     """A fixed-seed generator."""
     return np.random.default_rng(12345)
+
+
+@pytest.fixture
+def one_blas_thread():
+    """Small matrices: BLAS threading only adds contention on shared CI cores."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - comes with scikit-learn
+        yield
+        return
+    with threadpool_limits(1):
+        yield

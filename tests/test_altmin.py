@@ -32,16 +32,7 @@ def _toy(n=40, d=3, k=3, seed=0):
     return X, y, np.eye(k)[y]
 
 
-@pytest.fixture(autouse=True)
-def _one_blas_thread():
-    """Small matrices: BLAS threading only adds contention on shared CI cores."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - comes with scikit-learn
-        yield
-        return
-    with threadpool_limits(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 
 @pytest.fixture(scope="module")

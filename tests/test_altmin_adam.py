@@ -9,17 +9,7 @@ from gradfree.altmin import OnlineAM, OnlineAMClassifier, ReadoutOnlyClassifier,
 from gradfree.datasets import load_digits
 from gradfree.updates import AdamState
 
-
-@pytest.fixture(autouse=True)
-def _one_blas_thread():
-    """Small matrices: BLAS threading only adds contention on shared CI cores."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - comes with scikit-learn
-        yield
-        return
-    with threadpool_limits(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 
 @pytest.fixture(scope="module")

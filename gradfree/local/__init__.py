@@ -5,6 +5,8 @@
 - `DifferenceTargetPropagation` / `DTPClassifier` (Lee, Zhang, Fischer & Bengio 2015).
 - `HSICBottleneck` / `HSICClassifier` (Ma, Lewis & Kleijn 2019).
 - `SyntheticGradients` / `DNIClassifier` (Jaderberg et al. 2016, label-conditioned).
+- `ForwardForward` / `FFClassifier` (Hinton 2022).
+- `NoPropDT` / `NoPropClassifier` (Li, Teh & Pascanu 2025, discrete time).
 - `Backprop` / `BackpropClassifier` and `ReadoutOnly` / `ReadoutOnlyLocalClassifier`:
   the baselines on the same network and optimizer.
 
@@ -36,7 +38,9 @@ from ._feedback import (
     ReadoutOnly,
     ReadoutOnlyLocalClassifier,
 )
+from ._ff import FFClassifier, ForwardForward
 from ._hsic import HSICBottleneck, HSICClassifier, gaussian_gram, nhsic
+from ._noprop import NoPropClassifier, NoPropDT, noise_schedule
 
 __all__ = [
     "Backprop",
@@ -51,6 +55,11 @@ __all__ = [
     "nhsic",
     "DFAClassifier",
     "DirectFeedbackAlignment",
+    "FFClassifier",
+    "ForwardForward",
+    "NoPropClassifier",
+    "NoPropDT",
+    "noise_schedule",
     "FAClassifier",
     "FeedbackAlignment",
     "LocalClassifier",

@@ -6,12 +6,10 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from _data import toy as _toy
 from array_api_compat import array_namespace
 
-from gradfree._result import Status
-from gradfree.altmin import fit
 from gradfree.altmin._common import with_ones
-from gradfree.datasets import load_digits
 from gradfree.local import alignment_angles
 from gradfree.local._common import act, forward_cache
 from gradfree.local._feedback import ReadoutOnlyLocalClassifier
@@ -34,32 +32,6 @@ DIGITS = {
 }
 
 
-def _toy(n=40, d=3, k=3, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, d))
-    y = np.argmax(X[:, :k], axis=1)
-    return X, y, np.eye(k)[y]
-
-
-@pytest.fixture(autouse=True)
-def _one_blas_thread():
-    """Small matrices: BLAS threading only adds contention on shared CI cores."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - comes with scikit-learn
-        yield
-        return
-    with threadpool_limits(1):
-        yield
-
-
-@pytest.fixture(scope="module")
-def digits():
-    data = load_digits()
-    mu, sd = data.X_train.mean(0), data.X_train.std(0) + 1e-8
-    return (data.X_train - mu) / sd, data.y_train, (data.X_test - mu) / sd, data.y_test
-
-
 # ---------------------------------------------------------------- contract
 
 
@@ -75,73 +47,6 @@ def test_shapes_and_namespace(xp):
     assert out.shape == (40, 3) and array_namespace(out) is array_namespace(state.X)
     terms = rule.hsic_terms(state, xp.asarray(X), xp.asarray(Y))
     assert len(terms) == 2 and all(isinstance(v, float) for t in terms for v in t)
-
-
-def test_matches_numpy_across_namespaces(xp):
-    X, _, Y = _toy()
-    rule = HSICBottleneck(hidden_layer_sizes=(6,), batch_size=16)
-    ref = rule.step(rule.init(X, Y, rng=3))
-    got = rule.step(rule.init(xp.asarray(X), xp.asarray(Y), rng=3))
-    for a, b in zip(ref.layers, got.layers):
-        np.testing.assert_allclose(np.asarray(b), a, rtol=1e-8, atol=1e-10)
-
-
-def test_seeded_determinism_and_inputs_untouched():
-    X, _, Y = _toy()
-    X0, Y0 = X.copy(), Y.copy()
-    rule = HSICBottleneck(hidden_layer_sizes=(6,), batch_size=8)
-    a = fit(rule, X, Y, rng=1, maxiter=3)
-    b = fit(rule, X, Y, rng=1, maxiter=3)
-    c = fit(rule, X, Y, rng=2, maxiter=3)
-    for Wa, Wb in zip(a.x, b.x):
-        np.testing.assert_array_equal(Wa, Wb)
-    assert not np.array_equal(a.x[-1], c.x[-1])
-    np.testing.assert_array_equal(X, X0)
-    np.testing.assert_array_equal(Y, Y0)
-    assert a.status == Status.MAXITER and a.nit == 3 and len(a.history) == 4
-
-
-def test_classifier_contract(xp):
-    X, y, _ = _toy()
-    clf = HSICClassifier((8,), batch_size=16, max_iter=3, rng=0).fit(xp.asarray(X), y)
-    assert clf.predict(xp.asarray(X)).shape == (40,)
-    out = clf.decision_function(xp.asarray(X))
-    assert out.shape == (40, 3) and array_namespace(out) is array_namespace(xp.asarray(X))
-    assert 0.0 <= clf.score(xp.asarray(X), y) <= 1.0
-    t = clf.state_.t
-    assert clf.partial_fit(xp.asarray(X[:10]), y[:10]).state_.t == t + 1
-
-
-def test_classifier_params_follow_scikit_learn():
-    clf = HSICClassifier((7,), beta=10.0, sigma=2.0, max_iter=4)
-    params = clf.get_params()
-    assert params["hidden_layer_sizes"] == (7,) and params["beta"] == 10.0
-    assert params["sigma"] == 2.0 and params["epsilon"] == 1e-5
-    assert params["batch_size"] == 128 and params["y_kernel"] == "gaussian"
-    assert type(clf)(**params).get_params() == params
-    with pytest.raises(ValueError, match="unknown parameter"):
-        clf.set_params(bogus=1)
-
-
-def test_bad_input():
-    X, y, _ = _toy()
-    clf = HSICClassifier((4,), batch_size=16, max_iter=1, rng=0)
-    with pytest.raises(ValueError, match="`X` and `y`"):
-        clf.fit(X, y[:-1])
-    Xn = X.copy()
-    Xn[0, 0] = np.nan
-    with pytest.raises(ValueError, match="`X` contains NaN"):
-        clf.fit(Xn, y)
-    with pytest.raises(ValueError, match="not fitted"):
-        clf.predict(X)
-    clf.fit(X, y)
-    with pytest.raises(ValueError, match="labels outside"):
-        clf.score(X, y + 10)
-    with pytest.raises(ValueError, match="features"):
-        clf.predict(X[:, :2])
-    rule = HSICBottleneck(hidden_layer_sizes=(4,))
-    with pytest.raises(ValueError, match="`X` and `Y`"):
-        rule.hsic_terms(rule.init(X, np.eye(3)[y], rng=0), X, np.eye(3)[y][:-1])
 
 
 @pytest.mark.parametrize(
