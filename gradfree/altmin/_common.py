@@ -19,7 +19,14 @@ from .._result import Status, build_result
 from .._validate import check_int, check_nonnegative
 from ..models import MLP
 
-__all__ = ["AltMinClassifierMixin", "check_X", "check_Xy", "fit", "relu_prox"]
+__all__ = [
+    "AltMinClassifierMixin",
+    "OnlineClassifierMixin",
+    "check_X",
+    "check_Xy",
+    "fit",
+    "relu_prox",
+]
 
 
 def check_X(X: Any, name: str = "X") -> Any:
@@ -268,3 +275,36 @@ class AltMinClassifierMixin:
         if unknown.size:
             raise ValueError(f"`y` has labels outside the fitted classes: {unknown[:5]!r}.")
         return float(np.mean(self.predict(X) == y_host))
+
+
+class OnlineClassifierMixin(AltMinClassifierMixin):
+    """`fit` and `partial_fit` for estimators whose solver (``self._solver()``) has
+    ``partial_step``; the estimator holds ``max_iter`` (epochs of `fit`) and ``rng``."""
+
+    def fit(self, X: Any, y: Any) -> Any:
+        """`max_iter` epochs from a fresh start; returns self."""
+        solver = self._solver()  # type: ignore[attr-defined]
+        X, Y = self._encode(X, y)
+        self.result_ = fit(solver, X, Y, rng=self.rng, maxiter=self.max_iter)  # type: ignore[attr-defined]
+        self.state_ = self.result_.state
+        self.layers_ = self.state_.layers
+        return self
+
+    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> Any:
+        """One mini-batch update; `classes` is required on the first call. Returns self."""
+        solver = self._solver()  # type: ignore[attr-defined]
+        if not hasattr(self, "state_"):
+            if classes is None:
+                raise ValueError("`classes` must be given on the first call to partial_fit.")
+            X, Y = self._encode(X, y, classes)
+            self.state_ = solver.init(X, Y, rng=check_rng(self.rng))  # type: ignore[attr-defined]
+        else:
+            d = check_X(X).shape[1]
+            if d != self.n_features_in_:
+                raise ValueError(
+                    f"`X` has {d} features; the estimator was fitted with {self.n_features_in_}."
+                )
+            X, Y = self._encode(X, y, self.classes_)
+        self.state_ = solver.partial_step(self.state_, X, Y)
+        self.layers_ = self.state_.layers
+        return self

@@ -40,7 +40,7 @@ from .._array import asarray_like, get_xp
 from .._random import check_rng
 from .._validate import check_int, check_positive
 from ..updates import Adam
-from ._common import AltMinClassifierMixin, check_Xy, fit, forward, init_layers, relu, with_ones
+from ._common import OnlineClassifierMixin, check_Xy, forward, init_layers, relu, with_ones
 
 __all__ = ["OnlineAM", "OnlineAMClassifier", "OnlineAMState"]
 
@@ -256,7 +256,7 @@ class OnlineAM:
         return float(0.5 * xp.sum((out - state.Y) ** 2)) / state.X.shape[0]
 
 
-class OnlineAMClassifier(AltMinClassifierMixin):
+class OnlineAMClassifier(OnlineClassifierMixin):
     """Scikit-learn-style classifier trained by online AM (Choromanska et al., ICML 2019).
 
     Uses local one-layer derivatives for the code updates (see `OnlineAM`).
@@ -319,27 +319,3 @@ class OnlineAMClassifier(AltMinClassifierMixin):
             n_weight_steps=self.n_weight_steps,
             n_jobs=self.n_jobs,
         )
-
-    def fit(self, X: Any, y: Any) -> OnlineAMClassifier:
-        """`max_iter` epochs from a fresh start; returns self."""
-        X, Y = self._encode(X, y)
-        self.result_ = fit(self._solver(), X, Y, rng=self.rng, maxiter=self.max_iter)
-        self.state_ = self.result_.state
-        self.layers_ = self.state_.layers
-        return self
-
-    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> OnlineAMClassifier:
-        """One mini-batch update; `classes` is required on the first call."""
-        solver = self._solver()
-        if not hasattr(self, "state_"):
-            if classes is None:
-                raise ValueError("`classes` must be given on the first call to partial_fit.")
-            X, Y = self._encode(X, y, classes)
-            self.state_ = solver.init(X, Y, rng=check_rng(self.rng))
-        else:
-            X, Y = self._encode(X, y, self.classes_)
-            if X.shape[1] != self.state_.layers[0].shape[0] - 1:
-                raise ValueError("`X` has a different number of features than before.")
-        self.state_ = solver.partial_step(self.state_, X, Y)
-        self.layers_ = self.state_.layers
-        return self

@@ -18,7 +18,7 @@ import numpy as np
 from .._array import asarray_like, get_xp
 from .._random import check_rng
 from .._validate import check_choice, check_int, check_positive
-from ..altmin._common import AltMinClassifierMixin, check_X, check_Xy, fit, with_ones
+from ..altmin._common import OnlineClassifierMixin, check_X, check_Xy, with_ones
 from ..models import MLP
 from ..updates import Adam
 
@@ -308,7 +308,7 @@ class LocalRule:
         return cross_entropy(self.decision_function(state, state.X), state.Y)
 
 
-class LocalClassifier(AltMinClassifierMixin):
+class LocalClassifier(OnlineClassifierMixin):
     """Scikit-learn-style estimator over a `LocalRule`; subclasses name the rule.
 
     A subclass declared as ``class FAClassifier(LocalClassifier, rule=FeedbackAlignment)``
@@ -366,34 +366,6 @@ class LocalClassifier(AltMinClassifierMixin):
     def _solver(self) -> LocalRule:
         names = [f.name for f in fields(self._rule)]
         return self._rule(**{name: getattr(self, name) for name in names})
-
-    def fit(self, X: Any, y: Any) -> LocalClassifier:
-        """`max_iter` epochs from a fresh start; returns self."""
-        solver = self._solver()
-        X, Y = self._encode(X, y)
-        self.result_ = fit(solver, X, Y, rng=self.rng, maxiter=self.max_iter)
-        self.state_ = self.result_.state
-        self.layers_ = self.state_.layers
-        return self
-
-    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> LocalClassifier:
-        """One mini-batch update; `classes` is required on the first call."""
-        solver = self._solver()
-        if not hasattr(self, "state_"):
-            if classes is None:
-                raise ValueError("`classes` must be given on the first call to partial_fit.")
-            X, Y = self._encode(X, y, classes)
-            self.state_ = solver.init(X, Y, rng=check_rng(self.rng))
-        else:
-            d = check_X(X).shape[1]
-            if d != self.n_features_in_:
-                raise ValueError(
-                    f"`X` has {d} features; the estimator was fitted with {self.n_features_in_}."
-                )
-            X, Y = self._encode(X, y, self.classes_)
-        self.state_ = solver.partial_step(self.state_, X, Y)
-        self.layers_ = self.state_.layers
-        return self
 
     def decision_function(self, X: Any) -> Any:
         """Class scores ``(n, n_classes)`` of the rule; the predicted class is the arg-max."""
