@@ -147,6 +147,11 @@ def main() -> None:
             "s/epoch  curve " + " ".join(f"{a:.3f}" for a in best["test"]),
             flush=True,
         )
+    results = Path(__file__).resolve().parent / "results"
+    suffix = "" if args.protocol == "cpu" else "_published"
+    out = results / f"local_mnist{suffix}.json"
+    if args.only and out.exists():  # a partial rerun updates its rows of the last report
+        rows = {**json.loads(out.read_text())["results"], **rows}
     if "backprop" in rows:
         for row in rows.values():
             row["epoch_time_ratio_to_backprop"] = (
@@ -161,9 +166,6 @@ def main() -> None:
         "versions": {"gradfree": gradfree.__version__, "numpy": np.__version__},
         "results": rows,
     }
-    results = Path(__file__).resolve().parent / "results"
-    suffix = "" if args.protocol == "cpu" else "_published"
-    out = results / f"local_mnist{suffix}.json"
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {out}")
     try:
