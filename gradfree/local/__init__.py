@@ -25,9 +25,10 @@ Examples
 (3,)
 """
 
-from ._common import LocalClassifier, LocalRule, LocalState, alignment_angles, backprop_grads
+from ._common import LocalRule, LocalState, alignment_angles, backprop_grads
 from ._dni import DNIClassifier, SyntheticGradients
 from ._dtp import DifferenceTargetPropagation, DTPClassifier
+from ._estimator import LocalClassifier
 from ._feedback import (
     Backprop,
     BackpropClassifier,

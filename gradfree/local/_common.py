@@ -1,5 +1,6 @@
 """Shared parts of the local learning rules: activations with their own derivative, the
-mini-batch loop, Adam on every trained array, the backprop reference, and the estimator.
+mini-batch loop, Adam on every trained array, and the backprop reference (the estimator
+is in `_estimator`).
 
 A rule is a frozen dataclass deriving from `LocalRule`. It says which arrays it trains
 besides the network (`init_extra`) and, per mini-batch, what reaches each layer
@@ -9,8 +10,7 @@ lives here, so each rule's module holds only the rule.
 
 from __future__ import annotations
 
-import inspect
-from dataclasses import MISSING, dataclass, fields, replace
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -18,12 +18,11 @@ import numpy as np
 from .._array import asarray_like, get_xp
 from .._random import check_rng
 from .._validate import check_choice, check_int, check_positive
-from ..altmin._common import OnlineClassifierMixin, check_X, check_Xy, with_ones
+from ..altmin._common import check_Xy, with_ones
 from ..models import MLP
 from ..updates import Adam
 
 __all__ = [
-    "LocalClassifier",
     "LocalRule",
     "LocalState",
     "act",
@@ -210,6 +209,29 @@ class LocalRule:
     batch_size : int, default=64
     learning_rate : float, default=1e-3
         Adam step size for every trained array.
+
+    Notes
+    -----
+    A rule whose model is not one MLP (NoProp's blocks) overrides `init` as a whole; the
+    loop only needs ``state.layers`` + ``state.aux`` to match ``state.opt``.
+
+    Examples
+    --------
+    A rule that trains only the output layer, on its own cross-entropy gradient:
+
+    >>> from dataclasses import dataclass
+    >>> @dataclass(frozen=True)
+    ... class LastLayer(LocalRule):
+    ...     def local_grads(self, state, X, Y, rng):
+    ...         A, H = forward_cache(state.layers, X, self.activation)
+    ...         e = (softmax(A[-1]) - Y) / X.shape[0]
+    ...         return [None] * (len(state.layers) - 1) + [layer_grad(H[-1], e)], []
+    >>> X = np.random.default_rng(0).normal(size=(30, 3))
+    >>> Y = np.eye(2)[(X[:, 0] > 0).astype(int)]
+    >>> rule = LastLayer(hidden_layer_sizes=(5,), batch_size=10)
+    >>> state = rule.step(rule.init(X, Y, rng=0))
+    >>> state.sweep, state.t, [W.shape for W in state.layers]
+    (1, 3, [(4, 5), (6, 2)])
     """
 
     hidden_layer_sizes: tuple[int, ...] = (100,)
@@ -306,75 +328,3 @@ class LocalRule:
     def objective(self, state: LocalState) -> float:
         """Training cross-entropy of the class scores (the softmax of `decision_function`)."""
         return cross_entropy(self.decision_function(state, state.X), state.Y)
-
-
-class LocalClassifier(OnlineClassifierMixin):
-    """Scikit-learn-style estimator over a `LocalRule`; subclasses name the rule.
-
-    A subclass declared as ``class FAClassifier(LocalClassifier, rule=FeedbackAlignment)``
-    takes the rule's fields as keyword arguments (``hidden_layer_sizes`` may also be
-    positional), plus ``max_iter`` (epochs of `fit`) and ``rng``. `get_params` and
-    `set_params` follow scikit-learn's conventions.
-    """
-
-    _rule: ClassVar[type[LocalRule]]
-
-    def __init_subclass__(cls, rule: type[LocalRule] | None = None, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if rule is None:
-            return
-        cls._rule = rule
-        params = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
-        for f in fields(rule):
-            default = f.default if f.default_factory is MISSING else f.default_factory()
-            kind = (
-                inspect.Parameter.POSITIONAL_OR_KEYWORD
-                if f.name == "hidden_layer_sizes"
-                else inspect.Parameter.KEYWORD_ONLY
-            )
-            params.append(inspect.Parameter(f.name, kind, default=default))
-        params.append(inspect.Parameter("max_iter", inspect.Parameter.KEYWORD_ONLY, default=20))
-        params.append(inspect.Parameter("rng", inspect.Parameter.KEYWORD_ONLY, default=None))
-        signature = inspect.Signature(params)
-
-        def __init__(self: LocalClassifier, *args: Any, **kw: Any) -> None:
-            bound = signature.bind(self, *args, **kw)
-            bound.apply_defaults()
-            for name, value in list(bound.arguments.items())[1:]:
-                setattr(self, name, value)
-
-        __init__.__signature__ = signature  # type: ignore[attr-defined]
-        cls.__init__ = __init__  # type: ignore[method-assign]
-
-    @classmethod
-    def _param_names(cls) -> list[str]:
-        return list(inspect.signature(cls.__init__).parameters)[1:]
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """The constructor's arguments, by name."""
-        return {name: getattr(self, name) for name in self._param_names()}
-
-    def set_params(self, **params: Any) -> LocalClassifier:
-        """Set constructor arguments; an unknown name raises ValueError. Returns self."""
-        valid = self._param_names()
-        for name, value in params.items():
-            if name not in valid:
-                raise ValueError(f"unknown parameter {name!r}; valid ones are {valid}.")
-            setattr(self, name, value)
-        return self
-
-    def _solver(self) -> LocalRule:
-        names = [f.name for f in fields(self._rule)]
-        return self._rule(**{name: getattr(self, name) for name in names})
-
-    def decision_function(self, X: Any) -> Any:
-        """Class scores ``(n, n_classes)`` of the rule; the predicted class is the arg-max."""
-        if not hasattr(self, "state_"):
-            raise ValueError("this estimator is not fitted yet; call `fit` first.")
-        X = check_X(X)
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"`X` has {X.shape[1]} features; the estimator was fitted with "
-                f"{self.n_features_in_}."
-            )
-        return self._solver().decision_function(self.state_, X)

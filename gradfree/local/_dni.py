@@ -48,7 +48,6 @@ import numpy as np
 from .._array import get_xp
 from ..altmin._common import with_ones
 from ._common import (
-    LocalClassifier,
     LocalRule,
     LocalState,
     act_grad,
@@ -56,6 +55,7 @@ from ._common import (
     layer_grad,
     softmax,
 )
+from ._estimator import LocalClassifier
 
 __all__ = ["DNIClassifier", "SyntheticGradients"]
 

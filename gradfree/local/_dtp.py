@@ -38,7 +38,6 @@ from .._array import asarray_like, get_xp
 from .._validate import check_nonnegative, check_positive
 from ..altmin._common import with_ones
 from ._common import (
-    LocalClassifier,
     LocalRule,
     LocalState,
     act,
@@ -47,6 +46,7 @@ from ._common import (
     layer_grad,
     softmax,
 )
+from ._estimator import LocalClassifier
 
 __all__ = ["DTPClassifier", "DifferenceTargetPropagation"]
 

@@ -27,7 +27,6 @@ import numpy as np
 from .._array import asarray_like
 from .._validate import check_int
 from ._common import (
-    LocalClassifier,
     LocalRule,
     LocalState,
     act_grad,
@@ -36,6 +35,7 @@ from ._common import (
     layer_grad,
     softmax,
 )
+from ._estimator import LocalClassifier
 
 __all__ = [
     "Backprop",

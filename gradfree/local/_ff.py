@@ -47,7 +47,8 @@ import numpy as np
 from .._array import asarray_like, get_xp
 from .._validate import check_positive
 from ..altmin._common import check_X, with_ones
-from ._common import LocalClassifier, LocalRule, LocalState, act, act_grad
+from ._common import LocalRule, LocalState, act, act_grad
+from ._estimator import LocalClassifier
 
 __all__ = ["FFClassifier", "ForwardForward"]
 

@@ -57,7 +57,6 @@ from .._array import get_xp
 from .._validate import check_choice, check_positive
 from ..altmin._common import check_Xy
 from ._common import (
-    LocalClassifier,
     LocalRule,
     LocalState,
     act_grad,
@@ -65,6 +64,7 @@ from ._common import (
     layer_grad,
     softmax,
 )
+from ._estimator import LocalClassifier
 
 __all__ = ["HSICBottleneck", "HSICClassifier", "gaussian_gram", "nhsic"]
 

@@ -76,7 +76,6 @@ from .._validate import check_choice, check_int, check_positive
 from ..altmin._common import check_Xy, with_ones
 from ..models import MLP
 from ._common import (
-    LocalClassifier,
     LocalRule,
     LocalState,
     act,
@@ -84,6 +83,7 @@ from ._common import (
     layer_grad,
     softmax,
 )
+from ._estimator import LocalClassifier
 
 __all__ = ["NoPropClassifier", "NoPropDT", "noise_schedule"]
 
