@@ -176,8 +176,11 @@ class DirectFeedbackAlignment(LocalRule):
     and random, N(0, 1/k). Layer ``l`` reads its input ``h_{l-1}``, its own ``f'(a_l)`` and
     the output error ``e``; nothing from the layers between. Once the forward pass and
     ``e`` are known the layer updates are independent; with ``n_jobs > 1`` they run in
-    a thread pool (joblib), which pays off for wide layers because the matrix products
-    release the GIL.
+    a thread pool (joblib). Whether that pays depends on the BLAS: NumPy's bundled
+    OpenBLAS ran concurrent single-threaded calls one at a time in
+    ``benchmarks/local_parallel.py`` (0.9x on three layers of 1000), where BLAS's own
+    threads are the way to use more cores; on a GPU the batched matmuls already fill the
+    device.
 
     Parameters
     ----------
