@@ -104,6 +104,10 @@ class Run:
         self._history: deque[tuple[int, int, float, float, float]] = deque(maxlen=history)
         self._recent: deque[float] | None = None
         self.failures: dict[str, Any] | None = None
+        # A stateful objective (a minibatch schedule) saves and restores its position
+        # through `checkpoint_state()` / `restore_state(state)`; see `resume`.
+        self.objective: Any = None
+        self.objective_state: Any = None
 
     # -- one generation -------------------------------------------------------------
     def ask(self) -> Array:
@@ -287,6 +291,9 @@ class Run:
             "failures": None
             if self.failures is None
             else {**self.failures, "generations": list(self.failures["generations"])},
+            "objective": self.objective.checkpoint_state()
+            if hasattr(self.objective, "checkpoint_state")
+            else None,
         }
 
     def save(self, path: str | os.PathLike[str], *, job: dict[str, Any] | None = None) -> None:
@@ -353,6 +360,7 @@ class Run:
             )
             if d["recent"] is not None:
                 job._recent = deque(map(float, d["recent"]["values"]), d["recent"]["maxlen"])
+            job.objective_state = d.get("objective")  # absent from older checkpoints
             failures = d.get("failures")  # absent from checkpoints of older versions
             if failures is not None:
                 job.failures = {
@@ -578,6 +586,15 @@ def resume(
     if saver is not None:
         saver.job = ckpt.job if job is None else job
     restored = Run.restore(ckpt)
+    restored.objective = fun
+    if restored.objective_state is not None:
+        if not hasattr(fun, "restore_state"):
+            raise ValueError(
+                f"checkpoint {ckpt.path!r} holds the position of a stateful objective (a "
+                "minibatch schedule), but `fun` has no `restore_state`: pass the same kind "
+                "of objective, e.g. `gradfree.models.objective(..., rng=<the same rng>)`."
+            )
+        fun.restore_state(restored.objective_state)
     evaluator = as_evaluator(workers, timeout=timeout)
     try:
         return _loop(
@@ -606,5 +623,6 @@ def _start(
     job = Run(
         strategy, x0, rng=check_rng(rng), maxiter=maxiter, maxfev=maxfev, tol=tol, history=history
     )
+    job.objective = fun
     evaluator = as_evaluator(workers, timeout=timeout)
     return job, evaluator, wrap_objective(fun, args, on_error)

@@ -326,3 +326,26 @@ def test_save_path_is_exact_name(tmp_path):
     _saved(tmp_path, "no_suffix")
     assert path.exists() and not Path(str(path) + ".npz").exists()
     assert os.path.getsize(path) > 0
+
+
+def test_exact_resume_with_a_minibatch_objective(tmp_path):
+    """The objective's position in its minibatch schedule travels in the checkpoint."""
+    from gradfree.es import OpenES
+    from gradfree.models import MLP, objective
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(60, 4)), rng.integers(0, 3, 60)
+    net = MLP((4, 5, 3))
+    make = lambda: objective(net, X, y, batch_size=16, rng=7)  # noqa: E731
+    w0 = net.init_flat(rng=0)
+    es, kw = OpenES(popsize=8), {"rng": 1, "maxiter": 6, "workers": "vectorized"}
+    full = run(es, make(), w0, **kw)
+    path = tmp_path / "mb.ckpt"
+    part = run(es, make(), w0, checkpoint=path, walltime=0, **kw)
+    assert part.nit == 1
+    _compare(resume(path, make(), workers="vectorized"), full)
+    with pytest.raises(ValueError, match="restore_state"):
+        resume(path, lambda P: np.zeros(P.shape[0]), workers="vectorized")
+    other = objective(net, X, y, batch_size=16, rng=8)
+    with pytest.raises(ValueError, match="minibatch schedule"):
+        resume(path, other, workers="vectorized")

@@ -8,8 +8,10 @@ minimizes ``0.5 ||r||^2``). Both run the population forward of the model once pe
 Minibatches are a pure function of a seed and a call counter: call ``k`` uses batch
 ``k mod n_batches`` of the permutation ``default_rng([seed, k // n_batches])`` of the
 samples (the remainder of each epoch is dropped). A run is therefore deterministic given
-`rng`, and rewinding `calls` replays it. Every member of a population sees the same batch
-within a call, so pass the whole population at once (``workers='vectorized'``).
+`rng`, and rewinding `calls` replays it; checkpoints save `calls`, so a resumed run sees
+the minibatches the uninterrupted one would have seen. Every member of a population sees
+the same batch within a call, so pass the whole population at once
+(``workers='vectorized'``).
 """
 
 from __future__ import annotations
@@ -127,6 +129,28 @@ class _Minibatches:
         xp, dev = get_xp(self.X)
         idx = xp.asarray(idx, device=dev)
         return xp.take(self.X, idx, axis=0), xp.take(self.targets, idx, axis=0)
+
+    def checkpoint_state(self) -> dict[str, Any]:
+        """The position in the batch schedule, for a checkpoint (`gradfree.run`)."""
+        return {"calls": self.calls, "seed": self.seed, "batch_size": self.batch_size}
+
+    def restore_state(self, state: dict[str, Any]) -> None:
+        """Continue the batch schedule where a checkpoint left it (`gradfree.resume`).
+
+        Raises ``ValueError`` when the checkpoint's schedule (seed, batch size) is not
+        this objective's: the resumed run would see other minibatches.
+        """
+        try:
+            calls, seed, batch_size = state["calls"], state["seed"], state["batch_size"]
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"malformed objective state in the checkpoint: {state!r}.") from exc
+        if (seed, batch_size) != (self.seed, self.batch_size):
+            raise ValueError(
+                "`fun`: the checkpoint's minibatch schedule (seed, batch size "
+                f"{batch_size}) is not this objective's (batch size {self.batch_size}); "
+                "build it with the same `rng` and `batch_size`."
+            )
+        self.calls = check_int(calls, "calls", low=0)
 
     def _next_outputs(self, P: Array) -> tuple[Array, Array]:
         """Model outputs on the next batch, and its targets cast like `P`."""
