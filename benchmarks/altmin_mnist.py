@@ -70,7 +70,7 @@ PROTOCOLS = {
     },
 }
 BCD_PARAMS = {"gamma": 1.0, "rho": 1.0, "alpha": 5.0}
-AM_PARAMS = {"mu": 0.1, "n_code_steps": 5, "batch_size": 200, "forget": 0.5, "ridge": 1e-4}
+AM_PARAMS = {"mu": 0.1, "n_code_steps": 5, "batch_size": 200, "forget": 0.5, "ridge": 1.0}
 
 
 def blas_threads() -> dict[str, object]:
