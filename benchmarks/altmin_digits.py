@@ -104,7 +104,7 @@ def main() -> None:
     y, yt = data.y_train, data.y_test
     makers = {
         "bcd": lambda s: BCDClassifier(h, alpha=0.1, max_iter=epochs, rng=s),
-        "admm": lambda s: ADMMClassifier(h, max_iter=epochs, rng=s),
+        "admm": lambda s: ADMMClassifier(h, beta=0.1, gamma=0.1, max_iter=epochs, rng=s),
         "online_am_mem": lambda s: OnlineAMClassifier(h, max_iter=epochs, rng=s),
         "online_am_adam": lambda s: OnlineAMClassifier(
             h, weight_update="adam", n_code_steps=1, max_iter=epochs, rng=s
@@ -148,7 +148,14 @@ def main() -> None:
             "epochs": epochs,
             "seeds": list(seeds),
             "bcd": {"gamma": 1.0, "rho": 1.0, "alpha": 0.1},
-            "admm": {"beta": 1.0, "gamma": 10.0, "warm_start": 5, "loss": "square"},
+            "admm": {
+                "beta": 0.1,
+                "gamma": 0.1,
+                "warm_start": 5,
+                "loss": "square",
+                "penalties": "picked from 8 (beta, gamma) pairs in [0.01, 10] by accuracy on "
+                "a stratified 20% validation split of the training set, seed 0",
+            },
             "online_am_mem": {"mu": 0.1, "forget": 0.5, "batch_size": 200, "n_code_steps": 5},
             "online_am_adam": {
                 "mu": 0.1,

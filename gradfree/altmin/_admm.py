@@ -84,7 +84,11 @@ class ADMM:
     beta : float, default=1.0
         Weight of the linear constraints ``z_l = W_l a_{l-1}``.
     gamma : float, default=10.0
-        Weight of the activation constraints ``a_l = h(z_l)``.
+        Weight of the activation constraints ``a_l = h(z_l)``. The penalties matter: on
+        digits with one hidden layer of 64, ``beta = gamma = 0.1`` (picked on a validation
+        split) reaches 0.929 test accuracy where the defaults give 0.902, no better than
+        random frozen features; with two hidden layers of 100 the defaults are better
+        (0.901 against 0.695).
     loss : {'square', 'hinge'}, default='square'
     warm_start : int, default=5
         Sweeps without multiplier updates at the start (the paper's warm start).
