@@ -93,6 +93,17 @@ def test_determinism_given_seed(cls):
 
 
 @pytest.mark.parametrize("cls", CLASSIFIERS)
+def test_scikit_learn_clone_and_model_selection(cls):
+    from sklearn.base import clone
+    from sklearn.model_selection import cross_val_score
+
+    X, y, _ = _toy(n=60)
+    clf = cls((6,), rng=0)
+    assert clone(clf).get_params() == clf.get_params()
+    assert cross_val_score(clf, X, y, cv=2).shape == (2,)
+
+
+@pytest.mark.parametrize("cls", CLASSIFIERS)
 def test_bad_input(cls):
     X, y, _ = _toy()
     clf = cls((4,), rng=0)

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 from scipy.optimize import OptimizeResult
+from sklearn.base import BaseEstimator, ClassifierMixin
 
 from .._array import asarray_like, get_xp, to_host
 from .._random import check_rng
@@ -218,8 +219,12 @@ def init_layers(sizes: tuple[int, ...], X: Any, rng: np.random.Generator) -> tup
     return tuple(MLP(sizes, activations="relu").init_params(rng=rng, like=X[:1, 0]))
 
 
-class AltMinClassifierMixin:
-    """Label encoding, `decision_function`, `predict` and `score` shared by the classifiers."""
+class AltMinClassifierMixin(ClassifierMixin, BaseEstimator):
+    """Label encoding, `decision_function`, `predict` and `score` shared by the classifiers.
+
+    The classifiers are scikit-learn estimators (`get_params`, `set_params`, `clone`,
+    model selection); `score` also rejects labels outside the fitted classes.
+    """
 
     def _encode(self, X: Any, y: Any, classes: Any = None) -> tuple[Any, Any]:
         X = check_X(X)

@@ -17,8 +17,8 @@ class LocalClassifier(OnlineClassifierMixin):
 
     A subclass declared as ``class FAClassifier(LocalClassifier, rule=FeedbackAlignment)``
     takes the rule's fields as keyword arguments (``hidden_layer_sizes`` may also be
-    positional), plus ``max_iter`` (epochs of `fit`) and ``rng``. `get_params` and
-    `set_params` follow scikit-learn's conventions.
+    positional), plus ``max_iter`` (epochs of `fit`) and ``rng``. It is a scikit-learn
+    estimator (`get_params`, `set_params`, `clone`, model selection).
 
     Examples
     --------
@@ -61,23 +61,6 @@ class LocalClassifier(OnlineClassifierMixin):
 
         __init__.__signature__ = signature  # type: ignore[attr-defined]
         cls.__init__ = __init__  # type: ignore[method-assign]
-
-    @classmethod
-    def _param_names(cls) -> list[str]:
-        return list(inspect.signature(cls.__init__).parameters)[1:]
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """The constructor's arguments, by name."""
-        return {name: getattr(self, name) for name in self._param_names()}
-
-    def set_params(self, **params: Any) -> LocalClassifier:
-        """Set constructor arguments; an unknown name raises ValueError. Returns self."""
-        valid = self._param_names()
-        for name, value in params.items():
-            if name not in valid:
-                raise ValueError(f"unknown parameter {name!r}; valid ones are {valid}.")
-            setattr(self, name, value)
-        return self
 
     def _solver(self) -> LocalRule:
         names = [f.name for f in fields(self._rule)]

@@ -121,10 +121,22 @@ def test_classifier_params_follow_scikit_learn():
     assert params["max_iter"] == 4 and params["activation"] == "tanh"
     assert type(clf)(**params).get_params() == params
     assert clf.set_params(learning_rate=0.5).learning_rate == 0.5
-    with pytest.raises(ValueError, match="unknown parameter"):
+    with pytest.raises(ValueError, match="bogus"):
         clf.set_params(bogus=1)
     with pytest.raises(TypeError):
         DFAClassifier((7,), bogus=1)
+
+
+@pytest.mark.parametrize("cls", CLASSIFIERS)
+def test_classifiers_work_with_scikit_learn_model_selection(cls):
+    from sklearn.base import clone
+    from sklearn.model_selection import cross_val_score
+
+    X, y, _ = _toy(n=60)
+    clf = cls((6,), max_iter=2, rng=0)
+    assert clone(clf).get_params() == clf.get_params()
+    scores = cross_val_score(clf, X, y, cv=2)
+    assert scores.shape == (2,) and np.all((scores >= 0) & (scores <= 1))
 
 
 def test_partial_fit_from_scratch(digits):
