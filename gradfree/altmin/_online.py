@@ -64,6 +64,10 @@ class OnlineAMState:
         Epochs done.
     opt : tuple of gradfree.updates.AdamState or None
         Adam moments per layer (``weight_update='adam'``); None for ``'mem'``.
+    loss_sum : 0-d array or None
+        Summed square loss of the forward passes seen so far in the current epoch.
+    epoch_loss : 0-d array or None
+        Mean of those losses over the last complete epoch (see `OnlineAM.objective`).
     """
 
     layers: tuple[Any, ...]
@@ -74,6 +78,8 @@ class OnlineAMState:
     seed: int
     sweep: int = 0
     opt: tuple[Any, ...] | None = None
+    loss_sum: Any = None
+    epoch_loss: Any = None
 
 
 @dataclass(frozen=True)
@@ -192,6 +198,8 @@ class OnlineAM:
         for i in range(L - 1):  # forward pass initializes the codes
             codes.append(with_ones(H) @ W[i])
             H = relu(codes[-1])
+        loss = 0.5 * xp.sum((with_ones(H) @ W[-1] - Yb) ** 2)  # before this batch's update
+        state = replace(state, loss_sum=loss if state.loss_sum is None else state.loss_sum + loss)
         mu = self.mu
         for i in range(L - 2, -1, -1):  # top-down code updates, local one-layer derivatives
             Wt, bias = W[i + 1][:-1, :], W[i + 1][-1:, :]
@@ -247,15 +255,23 @@ class OnlineAM:
         n = state.X.shape[0]
         perm = np.random.default_rng([state.seed, state.sweep]).permutation(n)
         perm = asarray_like(perm, state.X, dtype=xp.int64)
+        state = replace(state, loss_sum=None)
         for start in range(0, n, self.batch_size):
             idx = perm[start : min(start + self.batch_size, n)]
             Xb = xp.take(state.X, idx, axis=0)
             Yb = xp.take(state.Y, idx, axis=0)
             state = self.partial_step(state, Xb, Yb)
-        return replace(state, sweep=state.sweep + 1)
+        return replace(state, sweep=state.sweep + 1, epoch_loss=state.loss_sum / n, loss_sum=None)
 
     def objective(self, state: OnlineAMState) -> float:
-        """Training square loss of the forward pass, ``1/2 mean_i ||out_i - y_i||^2``."""
+        """Training square loss ``1/2 mean_i ||out_i - y_i||^2``.
+
+        After an epoch it is the mean over that epoch of the loss of the forward pass each
+        mini-batch saw before its update (as scikit-learn's ``loss_curve_``), which costs
+        no extra pass over the data; before the first epoch, that of a full forward pass.
+        """
+        if state.epoch_loss is not None:
+            return float(state.epoch_loss)
         xp, _ = get_xp(state.X)
         out = forward(state.layers, state.X)
         return float(0.5 * xp.sum((out - state.Y) ** 2)) / state.X.shape[0]
