@@ -251,8 +251,8 @@ class AltMinClassifierMixin(ClassifierMixin, BaseEstimator):
         Y[np.arange(X.shape[0]), idx] = 1.0
         return X, asarray_like(Y, X)
 
-    def decision_function(self, X: Any) -> Any:
-        """Network outputs ``(n, n_classes)``; the predicted class is the arg-max."""
+    def _check_predict_X(self, X: Any) -> Any:
+        """`X` checked against the fitted estimator (fitted, same number of features)."""
         if not hasattr(self, "layers_"):
             raise ValueError("this estimator is not fitted yet; call `fit` first.")
         X = check_X(X)
@@ -261,6 +261,11 @@ class AltMinClassifierMixin(ClassifierMixin, BaseEstimator):
                 f"`X` has {X.shape[1]} features; the estimator was fitted with "
                 f"{self.n_features_in_}."
             )
+        return X
+
+    def decision_function(self, X: Any) -> Any:
+        """Network outputs ``(n, n_classes)``; the predicted class is the arg-max."""
+        X = self._check_predict_X(X)
         return forward(self.layers_, X)
 
     def predict(self, X: Any) -> np.ndarray:

@@ -6,7 +6,7 @@ import inspect
 from dataclasses import MISSING, fields
 from typing import Any, ClassVar
 
-from ..altmin._common import OnlineClassifierMixin, check_X
+from ..altmin._common import OnlineClassifierMixin
 from ._common import LocalRule
 
 __all__ = ["LocalClassifier"]
@@ -68,12 +68,5 @@ class LocalClassifier(OnlineClassifierMixin):
 
     def decision_function(self, X: Any) -> Any:
         """Class scores ``(n, n_classes)`` of the rule; the predicted class is the arg-max."""
-        if not hasattr(self, "state_"):
-            raise ValueError("this estimator is not fitted yet; call `fit` first.")
-        X = check_X(X)
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"`X` has {X.shape[1]} features; the estimator was fitted with "
-                f"{self.n_features_in_}."
-            )
+        X = self._check_predict_X(X)
         return self._solver().decision_function(self.state_, X)
