@@ -18,7 +18,7 @@ import numpy as np
 from .._array import asarray_like, get_xp
 from .._random import check_rng
 from .._validate import check_choice, check_int, check_positive
-from ..altmin._common import check_Xy, with_ones
+from ..altmin._common import check_Xy
 from ..models import MLP
 from ..updates import Adam
 
@@ -92,7 +92,7 @@ def forward_cache(layers: tuple[Any, ...], X: Any, activation: str) -> tuple[lis
     """Pre-activations ``a_l`` and activations ``h_l`` (``h_0 = X``; output ``a_L``, linear)."""
     A, H = [], [X]
     for i, W in enumerate(layers):
-        A.append(with_ones(H[-1]) @ W)
+        A.append(H[-1] @ W[:-1, :] + W[-1:, :])  # [h, 1] W without building [h, 1]
         if i < len(layers) - 1:
             H.append(act(activation, A[-1]))
     return A, H
@@ -100,7 +100,8 @@ def forward_cache(layers: tuple[Any, ...], X: Any, activation: str) -> tuple[lis
 
 def layer_grad(H_in: Any, delta: Any) -> Any:
     """``[h, 1]^T delta``: the weight update of one layer from its input and its signal."""
-    return with_ones(H_in).T @ delta
+    xp, _ = get_xp(H_in, delta)
+    return xp.concat([H_in.T @ delta, xp.sum(delta, axis=0, keepdims=True)], axis=0)
 
 
 def backprop_grads(layers: tuple[Any, ...], X: Any, Y: Any, activation: str) -> list[Any]:
