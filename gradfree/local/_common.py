@@ -10,6 +10,7 @@ lives here, so each rule's module holds only the rule.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
@@ -195,7 +196,7 @@ class LocalState:
 
 
 @dataclass(frozen=True)
-class LocalRule:
+class LocalRule(ABC):
     """Base of the local learning rules: a multilayer network trained by mini-batch Adam.
 
     Subclasses implement `local_grads` (what reaches each layer) and, where they train or
@@ -266,11 +267,11 @@ class LocalRule:
         """``(aux, fixed)``: the rule's trained and fixed arrays besides the network."""
         return (), ()
 
+    @abstractmethod
     def local_grads(
         self, state: LocalState, X: Any, Y: Any, rng: np.random.Generator
     ) -> tuple[list[Any], list[Any]]:
         """Update directions ``(layer_grads, aux_grads)`` for one mini-batch (None: frozen)."""
-        raise NotImplementedError  # pragma: no cover - every rule defines it
 
     def decision_function(self, state: LocalState, X: Any) -> Any:
         """Class scores ``(n, k)``; the predicted class is the arg-max."""
