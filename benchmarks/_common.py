@@ -25,3 +25,25 @@ def machine_info() -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
     }
+
+
+def plot_curves(
+    path: Any, curves: dict[str, list[float]], *, ylabel: str, ylim: Any, title: str
+) -> None:
+    """Per-epoch curves (epoch 1, 2, ...) of several methods to `path` (needs matplotlib)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:  # pragma: no cover - plotting is optional
+        return
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, ys in curves.items():
+        ax.plot(range(1, len(ys) + 1), ys, label=name)
+    ax.set(xlabel="epoch", ylabel=ylabel, ylim=ylim)
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -34,7 +34,7 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import machine_info  # noqa: E402
+from _common import machine_info, plot_curves  # noqa: E402
 
 import gradfree  # noqa: E402
 from gradfree import local  # noqa: E402
@@ -198,21 +198,13 @@ def main() -> None:
     out = results / ("local_digits_quick.json" if args.quick else "local_digits.json")
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {out}")
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:  # pragma: no cover - plotting is optional
-        return
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for name, accs in curves.items():
-        ax.plot(range(1, epochs + 1), accs, label=name)
-    ax.set(xlabel="epoch", ylabel="test accuracy (seed 0)", ylim=(0.8, 1.0))
-    ax.set_title("Digits, 64-100-100-10: local rules against backprop")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out.with_suffix(".png"), dpi=120)
+    plot_curves(
+        out.with_suffix(".png"),
+        curves,
+        ylabel="test accuracy (seed 0)",
+        ylim=(0.8, 1.0),
+        title="Digits, 64-100-100-10: local rules against backprop",
+    )
 
 
 if __name__ == "__main__":

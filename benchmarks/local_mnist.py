@@ -33,7 +33,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import machine_info  # noqa: E402
+from _common import machine_info, plot_curves  # noqa: E402
 from local_digits import RULES  # noqa: E402
 
 import gradfree  # noqa: E402
@@ -168,21 +168,13 @@ def main() -> None:
     }
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {out}")
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:  # pragma: no cover - plotting is optional
-        return
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for name, row in rows.items():
-        ax.plot(range(1, row["epochs"] + 1), row["test_accuracy_per_epoch"], label=name)
-    ax.set(xlabel="epoch", ylabel="test accuracy", ylim=(0.85, 1.0))
-    ax.set_title(f"MNIST ({args.protocol} protocol): local rules against backprop")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out.with_suffix(".png"), dpi=120)
+    plot_curves(
+        out.with_suffix(".png"),
+        {name: row["test_accuracy_per_epoch"] for name, row in rows.items()},
+        ylabel="test accuracy",
+        ylim=(0.85, 1.0),
+        title=f"MNIST ({args.protocol} protocol): local rules against backprop",
+    )
 
 
 if __name__ == "__main__":
