@@ -75,6 +75,20 @@ def softmax(Z: Any) -> Any:
     return E / xp.sum(E, axis=1, keepdims=True)
 
 
+def cross_entropy_sum(Z: Any, Y: Any) -> Any:
+    """Summed softmax cross-entropy of logits `Z` ``(n, k)`` against one-hot `Y`, a 0-d array.
+
+    Examples
+    --------
+    >>> round(float(cross_entropy_sum(np.zeros((2, 2)), np.eye(2))), 6)  # 2 log 2
+    1.386294
+    """
+    xp, _ = get_xp(Z)
+    shifted = Z - xp.max(Z, axis=1, keepdims=True)
+    logp = shifted - xp.log(xp.sum(xp.exp(shifted), axis=1, keepdims=True))
+    return -xp.sum(Y * logp)
+
+
 def cross_entropy(Z: Any, Y: Any) -> float:
     """Mean softmax cross-entropy of logits `Z` ``(n, k)`` against one-hot `Y`.
 
@@ -83,10 +97,7 @@ def cross_entropy(Z: Any, Y: Any) -> float:
     >>> round(cross_entropy(np.zeros((2, 2)), np.eye(2)), 6)
     0.693147
     """
-    xp, _ = get_xp(Z)
-    shifted = Z - xp.max(Z, axis=1, keepdims=True)
-    logp = shifted - xp.log(xp.sum(xp.exp(shifted), axis=1, keepdims=True))
-    return float(-xp.sum(Y * logp)) / Z.shape[0]
+    return float(cross_entropy_sum(Z, Y)) / Z.shape[0]
 
 
 def forward_cache(layers: tuple[Any, ...], X: Any, activation: str) -> tuple[list, list]:
@@ -116,6 +127,11 @@ def backprop_grads(layers: tuple[Any, ...], X: Any, Y: Any, activation: str) -> 
     >>> [g.shape for g in backprop_grads(layers, np.ones((5, 3)), np.eye(2)[[0] * 5], "tanh")]
     [(4, 4), (5, 2)]
     """
+    return _backprop(layers, X, Y, activation)[0]
+
+
+def _backprop(layers: tuple[Any, ...], X: Any, Y: Any, activation: str) -> tuple[list, Any]:
+    """`backprop_grads` and the summed cross-entropy of the batch."""
     A, H = forward_cache(layers, X, activation)
     delta = (softmax(A[-1]) - Y) / X.shape[0]
     grads = [None] * len(layers)
@@ -123,7 +139,7 @@ def backprop_grads(layers: tuple[Any, ...], X: Any, Y: Any, activation: str) -> 
         grads[i] = layer_grad(H[i], delta)
         if i > 0:  # the global backward chain: W_l^T carries delta down a layer
             delta = (delta @ layers[i][:-1, :].T) * act_grad(activation, A[i - 1])
-    return grads
+    return grads, cross_entropy_sum(A[-1], Y)
 
 
 def _angle(u: Any, v: Any) -> float:
@@ -154,7 +170,7 @@ def alignment_angles(rule: LocalRule, state: LocalState, X: Any, Y: Any) -> list
     if not rule.aligns:
         raise TypeError(f"{type(rule).__name__} does not follow the gradient of the loss.")
     X, Y = check_Xy(X, Y)
-    grads, _ = rule.local_grads(state, X, Y, np.random.default_rng(0))
+    grads = rule.local_grads(state, X, Y, np.random.default_rng(0))[0]
     true = backprop_grads(state.layers, X, Y, rule.activation)
     return [_angle(g, t) for g, t in zip(grads[:-1], true[:-1])]
 
@@ -182,6 +198,10 @@ class LocalState:
         Epochs done.
     t : int
         Mini-batch updates done.
+    loss_sum : 0-d array or None
+        Summed loss of the mini-batches seen so far in this epoch, for rules that report it.
+    epoch_loss : 0-d array or None
+        Its mean over the last complete epoch (see `LocalRule.objective`).
     """
 
     layers: tuple[Any, ...]
@@ -193,6 +213,8 @@ class LocalState:
     seed: int
     sweep: int = 0
     t: int = 0
+    loss_sum: Any = None
+    epoch_loss: Any = None
 
 
 @dataclass(frozen=True)
@@ -271,7 +293,11 @@ class LocalRule(ABC):
     def local_grads(
         self, state: LocalState, X: Any, Y: Any, rng: np.random.Generator
     ) -> tuple[list[Any], list[Any]]:
-        """Update directions ``(layer_grads, aux_grads)`` for one mini-batch (None: frozen)."""
+        """Update directions ``(layer_grads, aux_grads)`` for one mini-batch (None: frozen).
+
+        A rule may append a third item, the mini-batch's summed loss (a 0-d array) as
+        computed on the way; `objective` then reports its epoch mean at no extra cost.
+        """
 
     def decision_function(self, state: LocalState, X: Any) -> Any:
         """Class scores ``(n, k)``; the predicted class is the arg-max."""
@@ -299,7 +325,10 @@ class LocalRule(ABC):
     def partial_step(self, state: LocalState, X: Any, Y: Any) -> LocalState:
         """One mini-batch: the rule's local directions, then one Adam step per array."""
         rng = np.random.default_rng([state.seed, state.t, 1])
-        grads, aux_grads = self.local_grads(state, X, Y, rng)
+        grads, aux_grads, *loss = self.local_grads(state, X, Y, rng)
+        if loss:
+            total = loss[0] if state.loss_sum is None else state.loss_sum + loss[0]
+            state = replace(state, loss_sum=total)
         rule, params, opt = self._adam, [*state.layers, *state.aux], list(state.opt)
         for i, g in enumerate([*grads, *aux_grads]):
             if g is not None:
@@ -320,13 +349,23 @@ class LocalRule(ABC):
         n = state.X.shape[0]
         perm = np.random.default_rng([state.seed, state.sweep]).permutation(n)
         perm = asarray_like(perm, state.X, dtype=xp.int64)
+        state = replace(state, loss_sum=None)
         for start in range(0, n, self.batch_size):
             idx = perm[start : min(start + self.batch_size, n)]
             state = self.partial_step(
                 state, xp.take(state.X, idx, axis=0), xp.take(state.Y, idx, axis=0)
             )
-        return replace(state, sweep=state.sweep + 1)
+        epoch_loss = None if state.loss_sum is None else state.loss_sum / n
+        return replace(state, sweep=state.sweep + 1, loss_sum=None, epoch_loss=epoch_loss)
 
     def objective(self, state: LocalState) -> float:
-        """Training cross-entropy of the class scores (the softmax of `decision_function`)."""
+        """Training cross-entropy of the class scores (the softmax of `decision_function`).
+
+        After an epoch of a rule that reports its mini-batch losses (see `local_grads`) it
+        is their mean over the epoch, each taken before that batch's update (as
+        scikit-learn's ``loss_curve_``), which costs no extra pass over the data; otherwise
+        a full pass over the training set.
+        """
+        if state.epoch_loss is not None:
+            return float(state.epoch_loss)
         return cross_entropy(self.decision_function(state, state.X), state.Y)

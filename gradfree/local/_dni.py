@@ -51,6 +51,7 @@ from ._common import (
     LocalRule,
     LocalState,
     act_grad,
+    cross_entropy_sum,
     forward_cache,
     layer_grad,
     softmax,
@@ -156,7 +157,7 @@ class SyntheticGradients(LocalRule):
             above = e if i == L - 2 else D[i + 1]
             target = above @ state.layers[i + 1][:-1, :].T
             aux_grads.append(layer_grad(_module_input(H[i + 1], Y), (G[i] - target) / n))
-        return grads, aux_grads
+        return grads, aux_grads, cross_entropy_sum(A[-1], Y)
 
 
 class DNIClassifier(LocalClassifier, rule=SyntheticGradients):

@@ -42,6 +42,7 @@ from ._common import (
     LocalState,
     act,
     act_grad,
+    cross_entropy_sum,
     forward_cache,
     layer_grad,
     softmax,
@@ -161,7 +162,7 @@ class DifferenceTargetPropagation(LocalRule):
             R, B = self._inverse(state.aux[i - 1], Z)
             delta = (R - H_noisy) * act_grad(self.activation, B) / n
             aux_grads.append(layer_grad(Z, delta))  # eq. (13)
-        return grads, aux_grads
+        return grads, aux_grads, cross_entropy_sum(A[-1], Y)
 
 
 class DTPClassifier(LocalClassifier, rule=DifferenceTargetPropagation):

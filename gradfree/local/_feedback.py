@@ -29,8 +29,9 @@ from .._validate import check_int
 from ._common import (
     LocalRule,
     LocalState,
+    _backprop,
     act_grad,
-    backprop_grads,
+    cross_entropy_sum,
     forward_cache,
     layer_grad,
     softmax,
@@ -81,8 +82,9 @@ class Backprop(LocalRule):
     def local_grads(
         self, state: LocalState, X: Any, Y: Any, rng: np.random.Generator
     ) -> tuple[list[Any], list[Any]]:
-        """The chain-rule gradient of every layer."""
-        return backprop_grads(state.layers, X, Y, self.activation), []
+        """The chain-rule gradient of every layer (and the batch loss)."""
+        grads, loss = _backprop(state.layers, X, Y, self.activation)
+        return grads, [], loss
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,8 @@ class ReadoutOnly(LocalRule):
         """Only the output layer gets a signal: its own cross-entropy gradient."""
         A, H = forward_cache(state.layers, X, self.activation)
         e = (softmax(A[-1]) - Y) / X.shape[0]
-        return [None] * (len(state.layers) - 1) + [layer_grad(H[-1], e)], []
+        grads = [None] * (len(state.layers) - 1) + [layer_grad(H[-1], e)]
+        return grads, [], cross_entropy_sum(A[-1], Y)
 
 
 @dataclass(frozen=True)
@@ -165,7 +168,7 @@ class FeedbackAlignment(LocalRule):
             grads[i] = layer_grad(H[i], delta)
             if i > 0:
                 delta = (delta @ state.fixed[i - 1]) * act_grad(self.activation, A[i - 1])
-        return grads, []
+        return grads, [], cross_entropy_sum(A[-1], Y)
 
 
 @dataclass(frozen=True)
@@ -236,7 +239,7 @@ class DirectFeedbackAlignment(LocalRule):
             )
         else:
             grads = [hidden(i) for i in range(n_hidden)]
-        return [*grads, layer_grad(H[-1], e)], []
+        return [*grads, layer_grad(H[-1], e)], [], cross_entropy_sum(A[-1], Y)
 
 
 class BackpropClassifier(LocalClassifier, rule=Backprop):

@@ -60,6 +60,7 @@ from ._common import (
     LocalRule,
     LocalState,
     act_grad,
+    cross_entropy_sum,
     forward_cache,
     layer_grad,
     softmax,
@@ -245,7 +246,7 @@ class HSICBottleneck(LocalRule):
             grads.append(layer_grad(H[i], delta))  # H[i] is held fixed: no cross-layer signal
         e = (softmax(A[-1]) - Y) / X.shape[0]
         grads.append(layer_grad(H[-1], e))
-        return grads, []
+        return grads, [], cross_entropy_sum(A[-1], Y)
 
     def hsic_terms(self, state: LocalState, X: Any, Y: Any) -> list[tuple[float, float]]:
         """``(nHSIC(Z_l, X), nHSIC(Z_l, Y))`` of every hidden layer on the batch ``(X, Y)``.

@@ -224,7 +224,7 @@ def test_fa_with_transposed_weights_is_backprop():
     fa = FeedbackAlignment(hidden_layer_sizes=(6, 5))
     state = fa.init(X, Y, rng=0)
     state = type(state)(**{**state.__dict__, "fixed": tuple(W[:-1].T for W in state.layers[1:])})
-    got, _ = fa.local_grads(state, X, Y, np.random.default_rng(0))
+    got, _, *_ = fa.local_grads(state, X, Y, np.random.default_rng(0))
     for g, t in zip(got, backprop_grads(state.layers, X, Y, "tanh")):
         np.testing.assert_allclose(g, t, rtol=1e-12, atol=1e-15)
 
@@ -288,3 +288,16 @@ def test_digits_accuracy_and_beats_readout(cls, floor, digits, control):
     accs = [cls(**DIGITS, rng=s).fit(X, y).score(Xt, yt) for s in range(3)]
     assert np.mean(accs) >= floor, accs
     assert np.mean(accs) >= np.mean(control) + 0.01, (accs, control)
+
+
+@pytest.mark.parametrize("cls", [Backprop, FeedbackAlignment, DifferenceTargetPropagation])
+def test_objective_after_an_epoch_is_the_mean_minibatch_loss(cls):
+    """With one batch per epoch, the reported loss is the loss before that epoch's update."""
+    X, _, Y = _toy()
+    rule = cls(hidden_layer_sizes=(6,), batch_size=40)
+    s0 = rule.init(X, Y, rng=0)
+    before = cross_entropy(rule.decision_function(s0, X), Y)
+    s1 = rule.step(s0)
+    assert rule.objective(s0) == pytest.approx(before, rel=1e-12)
+    assert rule.objective(s1) == pytest.approx(before, rel=1e-12)
+    assert s1.loss_sum is None and s1.epoch_loss is not None

@@ -47,7 +47,7 @@ def test_state_and_grad_shapes():
     assert [V.shape for V in state.aux] == [(6, 6), (4, 5)]
     assert state.fixed == ()
     assert len(state.opt) == len(state.layers) + len(state.aux)
-    grads, aux_grads = rule.local_grads(state, X, Y, np.random.default_rng(0))
+    grads, aux_grads, *_ = rule.local_grads(state, X, Y, np.random.default_rng(0))
     assert [g.shape for g in grads] == [W.shape for W in state.layers]
     assert [g.shape for g in aux_grads] == [V.shape for V in state.aux]
     state = rule.step(state)
@@ -143,7 +143,7 @@ def test_no_error_means_no_hidden_update():
     rule = DifferenceTargetPropagation(hidden_layer_sizes=HIDDEN)
     state = rule.init(X, np.eye(3)[np.zeros(40, dtype=int)], rng=0)
     A, _ = forward_cache(state.layers, X, rule.activation)
-    grads, _ = rule.local_grads(state, X, softmax(A[-1]), np.random.default_rng(0))
+    grads, _, *_ = rule.local_grads(state, X, softmax(A[-1]), np.random.default_rng(0))
     for g in grads:
         np.testing.assert_allclose(g, 0.0, atol=1e-15)
 
@@ -153,7 +153,7 @@ def test_hidden_grad_is_the_layer_loss_derivative():
     X, Y, _ = _toy(n=12)
     rule = DifferenceTargetPropagation(hidden_layer_sizes=(4,), target_lr=0.3)
     state = rule.init(X, Y, rng=2)
-    grads, _ = rule.local_grads(state, X, Y, np.random.default_rng(0))
+    grads, _, *_ = rule.local_grads(state, X, Y, np.random.default_rng(0))
     A, H = forward_cache(state.layers, X, rule.activation)
     e = softmax(A[-1]) - Y
 

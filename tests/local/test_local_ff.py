@@ -40,9 +40,9 @@ def test_seeded_determinism_and_inputs_untouched():
     assert a.status == Status.MAXITER and a.nit == 3 and len(a.history) == 4
     # the negative labels come from the rng argument: another stream, another update
     state = rule.init(X, Y, rng=0)
-    g1, _ = rule.local_grads(state, X, Y, np.random.default_rng(0))
-    g2, _ = rule.local_grads(state, X, Y, np.random.default_rng(0))
-    g3, _ = rule.local_grads(state, X, Y, np.random.default_rng(1))
+    g1, _, *_ = rule.local_grads(state, X, Y, np.random.default_rng(0))
+    g2, _, *_ = rule.local_grads(state, X, Y, np.random.default_rng(0))
+    g3, _, *_ = rule.local_grads(state, X, Y, np.random.default_rng(1))
     np.testing.assert_array_equal(g1[0], g2[0])
     assert not np.array_equal(g1[0], g3[0])
 
@@ -83,7 +83,7 @@ def test_hand_written_gradient_matches_finite_differences():
     X, _, Y = _toy(n=12)
     rule = ForwardForward(hidden_layer_sizes=(5, 4), threshold=3.0, label_scale=2.0)
     state = rule.init(X, Y, rng=0)
-    grads, aux = rule.local_grads(state, X, Y, np.random.default_rng(7))
+    grads, aux, *_ = rule.local_grads(state, X, Y, np.random.default_rng(7))
     assert aux == []
     # rebuild the same stacked batch: true labels, then the wrong labels drawn from rng
     off = np.random.default_rng(7).integers(1, 3, size=12)
@@ -111,10 +111,10 @@ def test_locality_and_normalization():
     X, _, Y = _toy()
     rule = ForwardForward(hidden_layer_sizes=(6, 5, 4), threshold=5.0)
     state = rule.init(X, Y, rng=0)
-    g, _ = rule.local_grads(state, X, Y, np.random.default_rng(0))
+    g, _, *_ = rule.local_grads(state, X, Y, np.random.default_rng(0))
     # no signal from above: the first layer's update ignores every layer above it
     other = state.layers[:1] + tuple(3.0 * W + 1.0 for W in state.layers[1:])
-    g2, _ = rule.local_grads(
+    g2, _, *_ = rule.local_grads(
         type(state)(other, (), (), state.opt, X, Y, state.seed), X, Y, np.random.default_rng(0)
     )
     np.testing.assert_array_equal(g[0], g2[0])

@@ -153,7 +153,7 @@ def test_block_gradient_is_its_own_single_block_gradient(embedding, activation):
         embedding_dim=None if embedding == "onehot" else 4,
     )
     state = rule.init(X, Y, rng=0)
-    grads, aux = rule.local_grads(state, X, Y, np.random.default_rng(7))
+    grads, aux, *_ = rule.local_grads(state, X, Y, np.random.default_rng(7))
     assert aux == [] and len(grads) == len(state.layers)
     per_block, eps = 3, 1e-6
     for i in range(len(state.layers) - 1):
@@ -180,8 +180,8 @@ def test_no_signal_between_blocks():
     layers = list(state.layers)
     layers[0] = layers[0] + 1.0  # block 1's first layer
     layers[5] = layers[5] - 0.5  # block 3's last layer
-    g0, _ = rule.local_grads(state, X, Y, np.random.default_rng(3))
-    g1, _ = rule.local_grads(_replace(state, layers), X, Y, np.random.default_rng(3))
+    g0, _, *_ = rule.local_grads(state, X, Y, np.random.default_rng(3))
+    g1, _, *_ = rule.local_grads(_replace(state, layers), X, Y, np.random.default_rng(3))
     for i in (2, 3, 6):  # block 2 and the head
         np.testing.assert_array_equal(g0[i], g1[i])
     assert not np.array_equal(g0[0], g1[0])
