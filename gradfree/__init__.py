@@ -7,12 +7,12 @@ driver, scipy's `OptimizeResult`, and arrays that follow ``x0``.
 from . import datasets, models
 from ._bounded import Bounded
 from ._constrained import Constrained
-from ._driver import iterate, resume, run
 from ._integrality import Integrality
 from ._minimize import METHODS, minimize, scipy_method
 from ._optimizer import Optimizer
 from ._random import check_rng
 from ._result import Status
+from ._run import iterate, resume, run
 from ._validate import GradfreeWarning
 from .es import CMAES, LMMAES, PGPE, SNES, XNES, OpenES, SepCMAES
 from .evaluators import as_evaluator

@@ -1,9 +1,10 @@
-"""The one ask -> evaluate -> tell loop of the package.
+"""`Run`: the bookkeeping of the one ask -> evaluate -> tell loop of the package.
 
-`iterate` yields an intermediate `OptimizeResult` per generation, and `run` wraps it
-with callbacks and a progress bar. Both share `Run`, which owns ``nfev`` and ``nit``,
-the best point so far, the stop rules, the failure policy and a bounded history; the
-stateful `Optimizer` wrapper uses the same object, so the rules are written once.
+`gradfree._run.iterate` yields an intermediate `OptimizeResult` per generation, and
+`run` / `resume` wrap it with callbacks, a progress bar and checkpoints. All share
+`Run`, which owns ``nfev`` and ``nit``, the best point so far, the stop rules, the
+failure policy and a bounded history; the stateful `Optimizer` wrapper uses the same
+object, so the rules are written once.
 
 Failure policy: a non-finite value (NaN or +-inf) counts as the worst of its generation
 (scalar objectives get +inf before ``tell``); a generation with no finite value stops
@@ -24,7 +25,7 @@ from __future__ import annotations
 import math
 import os
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -32,15 +33,13 @@ from scipy.optimize import OptimizeResult
 
 from ._array import get_xp, to_host
 from ._checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from ._random import check_rng
 from ._result import Status, build_result
-from ._runloop import _loop, _Saver
 from ._typing import Array, Objective, Strategy
 from ._validate import check_int, check_nonnegative, check_x0
-from .evaluators import BaseEvaluator, as_evaluator, wrap_objective
+from .evaluators import BaseEvaluator
 from .shaping import finite_or_inf
 
-__all__ = ["Run", "iterate", "resume", "run"]
+__all__ = ["Run"]
 
 
 class Run:
@@ -419,210 +418,3 @@ class Run:
                 f"(maxcv={self.best_violation:.3g})."
             )
         return res
-
-
-def iterate(
-    strategy: Strategy,
-    fun: Objective,
-    x0: Array,
-    *,
-    args: tuple[Any, ...] = (),
-    rng: Any = None,
-    workers: Any = 1,
-    maxiter: int | None = None,
-    maxfev: int | None = None,
-    tol: float | None = None,
-    on_error: str = "raise",
-    history: int = 1000,
-    timeout: float | None = None,
-) -> Iterator[OptimizeResult]:
-    """Step a run yourself: yield an `OptimizeResult` after every generation.
-
-    The last result yielded is final: it carries ``status``, ``success``,
-    ``message`` and ``history``. Stop early by breaking out of the loop.
-    Arguments are as in `gradfree.minimize`.
-
-    Examples
-    --------
-    >>> from gradfree.es import OpenES
-    >>> from gradfree.testing import sphere
-    >>> results = list(iterate(OpenES(popsize=8), sphere, np.ones(3), rng=0, maxiter=5))
-    >>> [r.nit for r in results], results[-1].message
-    ([1, 2, 3, 4, 5], 'Maximum number of iterations (`maxiter`) reached.')
-    """
-    job, evaluator, f = _start(
-        strategy, fun, x0, args, rng, workers, maxiter, maxfev, tol, on_error, history, timeout
-    )
-    try:
-        while job.status is None:
-            job.step(evaluator, f)
-            yield job.result(final=job.status is not None)
-    finally:
-        if evaluator is not workers:
-            evaluator.close()
-
-
-def run(
-    strategy: Strategy,
-    fun: Objective,
-    x0: Array,
-    *,
-    args: tuple[Any, ...] = (),
-    rng: Any = None,
-    workers: Any = 1,
-    maxiter: int | None = None,
-    maxfev: int | None = None,
-    tol: float | None = None,
-    callback: Callable[[OptimizeResult], Any] | None = None,
-    progress: bool = False,
-    on_error: str = "raise",
-    history: int = 1000,
-    checkpoint: str | os.PathLike[str] | None = None,
-    checkpoint_every: int | None = None,
-    checkpoint_seconds: float | None = None,
-    walltime: float | None = None,
-    timeout: float | None = None,
-) -> OptimizeResult:
-    """Run `strategy` to a stop rule and return the final `OptimizeResult`.
-
-    ``callback(intermediate_result)`` is called after every generation; raising
-    `StopIteration` in it ends the run with ``Status.CALLBACK``. `progress` shows a
-    tqdm bar (``pip install tqdm``). Other arguments are as in `gradfree.minimize`,
-    which validates `bounds` and `options` and then calls this.
-
-    Checkpoints: with `checkpoint` (a path), the run is saved after every
-    `checkpoint_every`-th generation and/or when `checkpoint_seconds` have passed
-    since the last save (every generation when neither is given), and once more when
-    it stops; `resume` continues it exactly. `walltime` (seconds) is checked between
-    generations: the run saves its checkpoint and stops with ``Status.WALLTIME`` and a
-    message saying so; resuming continues as if uninterrupted.
-
-    `timeout` (seconds per evaluation) needs a process pool in `workers` (see
-    `gradfree.evaluators.as_evaluator`): a longer evaluation counts as failed (NaN).
-    Failed evaluations are summarized in ``result.failures``. An evaluator built here
-    from `workers` (e.g. for ``'dask://host:port'``) is closed when the run ends.
-
-    Examples
-    --------
-    >>> from gradfree.es import OpenES
-    >>> from gradfree.testing import sphere
-    >>> res = run(OpenES(popsize=8), sphere, np.ones(3), rng=0, maxfev=40)
-    >>> res.nfev, res.message
-    (40, 'Maximum number of function evaluations (`maxfev`) reached.')
-    """
-    if callback is not None and not callable(callback):
-        raise TypeError(f"`callback` must be callable; got {type(callback).__name__}.")
-    saver = _Saver.create(checkpoint, checkpoint_every, checkpoint_seconds, walltime)
-    job, evaluator, f = _start(
-        strategy, fun, x0, args, rng, workers, maxiter, maxfev, tol, on_error, history, timeout
-    )
-    try:
-        return _loop(job, evaluator, f, callback, progress, saver)
-    finally:
-        if evaluator is not workers:
-            evaluator.close()
-
-
-def resume(
-    checkpoint: str | os.PathLike[str],
-    fun: Objective,
-    *,
-    x0: Any = None,
-    args: tuple[Any, ...] = (),
-    workers: Any = 1,
-    callback: Callable[[OptimizeResult], Any] | None = None,
-    progress: bool = False,
-    on_error: str = "raise",
-    save_to: str | os.PathLike[str] | None = None,
-    checkpoint_every: int | None = None,
-    checkpoint_seconds: float | None = None,
-    walltime: float | None = None,
-    job: dict[str, Any] | None = None,
-    timeout: float | None = None,
-) -> OptimizeResult:
-    """Continue a run from its checkpoint; the result equals the uninterrupted run's.
-
-    Parameters
-    ----------
-    checkpoint : path
-        Written by `run` (``checkpoint=``), `Run.save` or `gradfree.Optimizer.save`.
-    fun : callable
-        The same objective (checkpoints hold no code).
-    x0 : array, optional
-        Restore to its namespace and device (shape and dtype of the saved ``x0``);
-        default NumPy.
-    args, workers, callback, progress, on_error, timeout
-        As in `run`; budgets, `tol` and the method come from the checkpoint.
-    save_to : path, optional
-        Where the continued run keeps checkpointing (default: `checkpoint` itself).
-    checkpoint_every, checkpoint_seconds, walltime
-        As in `run`.
-    job : dict, optional
-        Metadata stored with new checkpoints (default: the checkpoint's own).
-
-    Raises
-    ------
-    ValueError
-        For a corrupt, truncated or mismatched checkpoint.
-
-    Examples
-    --------
-    >>> import os, tempfile
-    >>> from gradfree.es import OpenES
-    >>> from gradfree.testing import sphere
-    >>> path = os.path.join(tempfile.mkdtemp(), "run.ckpt")
-    >>> full = run(OpenES(popsize=8), sphere, np.ones(3), rng=0, maxiter=6)
-    >>> part = run(OpenES(popsize=8), sphere, np.ones(3), rng=0, maxiter=6,
-    ...            checkpoint=path, walltime=0)
-    >>> part.nit, part.message.startswith("`walltime`")
-    (1, True)
-    >>> rest = resume(path, sphere)
-    >>> rest.nit, rest.fun == full.fun, bool((rest.x == full.x).all())
-    (6, True, True)
-    """
-    ckpt = load_checkpoint(checkpoint, x0=None if x0 is None else check_x0(x0))
-    target = checkpoint if save_to is None else save_to
-    saver = _Saver.create(target, checkpoint_every, checkpoint_seconds, walltime)
-    if saver is not None:
-        saver.job = ckpt.job if job is None else job
-    restored = Run.restore(ckpt)
-    restored.objective = fun
-    if restored.objective_state is not None:
-        if not hasattr(fun, "restore_state"):
-            raise ValueError(
-                f"checkpoint {ckpt.path!r} holds the position of a stateful objective (a "
-                "minibatch schedule), but `fun` has no `restore_state`: pass the same kind "
-                "of objective, e.g. `gradfree.models.objective(..., rng=<the same rng>)`."
-            )
-        fun.restore_state(restored.objective_state)
-    evaluator = as_evaluator(workers, timeout=timeout)
-    try:
-        return _loop(
-            restored, evaluator, wrap_objective(fun, args, on_error), callback, progress, saver
-        )
-    finally:
-        if evaluator is not workers:
-            evaluator.close()
-
-
-def _start(
-    strategy: Strategy,
-    fun: Objective,
-    x0: Array,
-    args: tuple[Any, ...],
-    rng: Any,
-    workers: Any,
-    maxiter: int | None,
-    maxfev: int | None,
-    tol: float | None,
-    on_error: str,
-    history: int,
-    timeout: float | None = None,
-) -> tuple[Run, BaseEvaluator, Objective]:
-    """The run's bookkeeping, its evaluator and the wrapped objective (shared setup)."""
-    job = Run(
-        strategy, x0, rng=check_rng(rng), maxiter=maxiter, maxfev=maxfev, tol=tol, history=history
-    )
-    job.objective = fun
-    evaluator = as_evaluator(workers, timeout=timeout)
-    return job, evaluator, wrap_objective(fun, args, on_error)

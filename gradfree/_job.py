@@ -48,9 +48,10 @@ from scipy.optimize import OptimizeResult
 
 from ._array import to_host
 from ._checkpoint import load_checkpoint, read_metadata
-from ._driver import Run, _loop, _Saver
+from ._driver import Run
 from ._random import check_rng
 from ._result import Status
+from ._runloop import _loop, _Saver
 from .evaluators import as_evaluator, wrap_objective
 
 __all__ = ["HISTORY_COLUMNS", "Job", "load_job", "parse_job", "resume_job", "run_job"]
@@ -496,7 +497,7 @@ def resume_job(
     if not isinstance(meta.get("job"), dict):
         raise ValueError(
             f"checkpoint {os.fspath(checkpoint)!r} holds no job description; resume it "
-            "from Python with gradfree._driver.resume."
+            "from Python with gradfree.resume."
         )
     job = parse_job(meta["job"], where=f"{os.fspath(checkpoint)} [job]")
     job = replace(job, checkpoint=Path(checkpoint).resolve())

@@ -15,9 +15,9 @@ from ._base import option_names
 from ._bounded import Bounded
 from ._bounds import BOUND_METHODS
 from ._constrained import Constrained, ConstrainedObjective, parse_constraints
-from ._driver import run
 from ._integrality import Integrality, check_integrality
 from ._random import check_rng
+from ._run import run
 from ._typing import Array, Objective, Strategy
 from ._validate import check_bounds, check_choice, check_x0
 from .es import (

@@ -14,8 +14,9 @@ from array_api_compat import array_namespace, is_array_api_obj
 
 from gradfree import METHODS, Optimizer, Status
 from gradfree import _checkpoint as ck
-from gradfree._driver import Run, resume, run
+from gradfree._driver import Run
 from gradfree._minimize import build_strategy
+from gradfree._run import resume, run
 from gradfree.es import CMAES, Restarts
 from gradfree.testing import TEST_CONFIGS, assert_states_equal, problem_for
 

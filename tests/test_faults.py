@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from gradfree import OpenES
-from gradfree._driver import Run, resume, run
+from gradfree._driver import Run
+from gradfree._run import resume, run
 from gradfree.evaluators import (
     DaskEvaluator,
     ExecutorEvaluator,

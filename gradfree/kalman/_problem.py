@@ -19,7 +19,7 @@ from array_api_compat import is_array_api_obj
 from scipy.optimize import OptimizeResult
 
 from .._array import get_xp
-from .._driver import run
+from .._run import run
 from .._typing import Array
 from ._eki import EKI, TEKI
 from ._eks import EKS
