@@ -37,6 +37,9 @@ __all__ = [
 
 _ACTIVATIONS = ("tanh", "relu", "sigmoid")
 
+Grads = tuple[list[Any], list[Any]] | tuple[list[Any], list[Any], Any]
+"""What `LocalRule.local_grads` returns: layer and aux directions, optionally the loss."""
+
 
 def act(name: str, A: Any) -> Any:
     """Hidden activation `name` (``tanh``, ``relu`` or ``sigmoid``) applied entrywise."""
@@ -290,9 +293,7 @@ class LocalRule(ABC):
         return (), ()
 
     @abstractmethod
-    def local_grads(
-        self, state: LocalState, X: Any, Y: Any, rng: np.random.Generator
-    ) -> tuple[list[Any], list[Any]]:
+    def local_grads(self, state: LocalState, X: Any, Y: Any, rng: np.random.Generator) -> Grads:
         """Update directions ``(layer_grads, aux_grads)`` for one mini-batch (None: frozen).
 
         A rule may append a third item, the mini-batch's summed loss (a 0-d array) as

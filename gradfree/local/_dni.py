@@ -48,6 +48,7 @@ import numpy as np
 from .._array import get_xp
 from ..altmin._common import with_ones
 from ._common import (
+    Grads,
     LocalRule,
     LocalState,
     act_grad,
@@ -139,9 +140,7 @@ class SyntheticGradients(LocalRule):
         _, H = forward_cache(state.layers, X, self.activation)
         return [_predict(H[i + 1], Y, M) for i, M in enumerate(state.aux)]
 
-    def local_grads(
-        self, state: LocalState, X: Any, Y: Any, rng: np.random.Generator
-    ) -> tuple[list[Any], list[Any]]:
+    def local_grads(self, state: LocalState, X: Any, Y: Any, rng: np.random.Generator) -> Grads:
         """Eq. (1) with synthetic gradients; module gradients against bootstrapped targets."""
         A, H = forward_cache(state.layers, X, self.activation)
         n, L = X.shape[0], len(state.layers)

@@ -38,6 +38,7 @@ from .._array import asarray_like, get_xp
 from .._validate import check_nonnegative, check_positive
 from ..altmin._common import with_ones
 from ._common import (
+    Grads,
     LocalRule,
     LocalState,
     act,
@@ -137,9 +138,7 @@ class DifferenceTargetPropagation(LocalRule):
         B = with_ones(H) @ V
         return act(self.activation, B), B
 
-    def local_grads(
-        self, state: LocalState, X: Any, Y: Any, rng: np.random.Generator
-    ) -> tuple[list[Any], list[Any]]:
+    def local_grads(self, state: LocalState, X: Any, Y: Any, rng: np.random.Generator) -> Grads:
         """Targets down the inverses (eq. 15), layer and inverse losses (eqs. 12, 13)."""
         layers, n_layers, n = state.layers, len(state.layers), X.shape[0]
         A, H = forward_cache(layers, X, self.activation)

@@ -27,6 +27,7 @@ import numpy as np
 from .._array import asarray_like
 from .._validate import check_int
 from ._common import (
+    Grads,
     LocalRule,
     LocalState,
     _backprop,
@@ -79,9 +80,7 @@ class Backprop(LocalRule):
 
     aligns: ClassVar[bool] = True
 
-    def local_grads(
-        self, state: LocalState, X: Any, Y: Any, rng: np.random.Generator
-    ) -> tuple[list[Any], list[Any]]:
+    def local_grads(self, state: LocalState, X: Any, Y: Any, rng: np.random.Generator) -> Grads:
         """The chain-rule gradient of every layer (and the batch loss)."""
         grads, loss = _backprop(state.layers, X, Y, self.activation)
         return grads, [], loss
@@ -107,9 +106,7 @@ class ReadoutOnly(LocalRule):
     (True, True)
     """
 
-    def local_grads(
-        self, state: LocalState, X: Any, Y: Any, rng: np.random.Generator
-    ) -> tuple[list[Any], list[Any]]:
+    def local_grads(self, state: LocalState, X: Any, Y: Any, rng: np.random.Generator) -> Grads:
         """Only the output layer gets a signal: its own cross-entropy gradient."""
         A, H = forward_cache(state.layers, X, self.activation)
         e = (softmax(A[-1]) - Y) / X.shape[0]
@@ -157,9 +154,7 @@ class FeedbackAlignment(LocalRule):
             _feedback(rng, (sizes[i + 1], sizes[i]), like) for i in range(1, len(sizes) - 1)
         )
 
-    def local_grads(
-        self, state: LocalState, X: Any, Y: Any, rng: np.random.Generator
-    ) -> tuple[list[Any], list[Any]]:
+    def local_grads(self, state: LocalState, X: Any, Y: Any, rng: np.random.Generator) -> Grads:
         """Eq. (2): the output error passed down through the fixed ``B``."""
         A, H = forward_cache(state.layers, X, self.activation)
         delta = (softmax(A[-1]) - Y) / X.shape[0]
@@ -220,9 +215,7 @@ class DirectFeedbackAlignment(LocalRule):
         """One fixed ``B_l`` per hidden layer."""
         return (), tuple(_feedback(rng, (sizes[-1], h), like) for h in sizes[1:-1])
 
-    def local_grads(
-        self, state: LocalState, X: Any, Y: Any, rng: np.random.Generator
-    ) -> tuple[list[Any], list[Any]]:
+    def local_grads(self, state: LocalState, X: Any, Y: Any, rng: np.random.Generator) -> Grads:
         """Eq. (3): each hidden layer's signal is the output error through its own ``B_l``."""
         A, H = forward_cache(state.layers, X, self.activation)
         e = (softmax(A[-1]) - Y) / X.shape[0]

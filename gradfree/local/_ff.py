@@ -47,7 +47,7 @@ import numpy as np
 from .._array import asarray_like, get_xp
 from .._validate import check_positive
 from ..altmin._common import check_X, with_ones
-from ._common import LocalRule, LocalState, act, act_grad
+from ._common import Grads, LocalRule, LocalState, act, act_grad
 from ._estimator import LocalClassifier
 
 __all__ = ["FFClassifier", "ForwardForward"]
@@ -171,9 +171,7 @@ class ForwardForward(LocalRule):
             acts.append(act(self.activation, pre[-1]))
         return inputs, pre, acts
 
-    def local_grads(
-        self, state: LocalState, X: Any, Y: Any, rng: np.random.Generator
-    ) -> tuple[list[Any], list[Any]]:
+    def local_grads(self, state: LocalState, X: Any, Y: Any, rng: np.random.Generator) -> Grads:
         """Each layer's own FF-loss gradient on the stacked positive and negative batch."""
         xp, dev = get_xp(X, Y)
         n, k = Y.shape

@@ -57,6 +57,7 @@ from .._array import get_xp
 from .._validate import check_choice, check_positive
 from ..altmin._common import check_Xy
 from ._common import (
+    Grads,
     LocalRule,
     LocalState,
     act_grad,
@@ -234,9 +235,7 @@ class HSICBottleneck(LocalRule):
         P = G * K  # chain through the Gaussian kernel, eq. (5)
         return (-2.0 / (self.sigma**2 * d)) * (xp.sum(P, axis=1)[:, None] * Z - P @ Z)
 
-    def local_grads(
-        self, state: LocalState, X: Any, Y: Any, rng: np.random.Generator
-    ) -> tuple[list[Any], list[Any]]:
+    def local_grads(self, state: LocalState, X: Any, Y: Any, rng: np.random.Generator) -> Grads:
         """Eq. (6) per hidden layer (single-layer gradients); cross-entropy for the readout."""
         A, H = forward_cache(state.layers, X, self.activation)
         R_X, R_Y = self._targets(X, Y)

@@ -76,6 +76,7 @@ from .._validate import check_choice, check_int, check_positive
 from ..altmin._common import check_Xy, with_ones
 from ..models import MLP
 from ._common import (
+    Grads,
     LocalRule,
     LocalState,
     act,
@@ -258,9 +259,7 @@ class NoPropDT(LocalRule):
                 H.append(act(self.activation, A[-1]))
         return A, H, softmax(A[-1])
 
-    def local_grads(
-        self, state: LocalState, X: Any, Y: Any, rng: np.random.Generator
-    ) -> tuple[list[Any], list[Any]]:
+    def local_grads(self, state: LocalState, X: Any, Y: Any, rng: np.random.Generator) -> Grads:
         """Each block's own denoising gradient (eq. 8) and the head's cross-entropy gradient."""
         sched = noise_schedule(self.n_blocks)
         mean = [math.sqrt(float(v)) for v in sched["abar"]]  # sqrt(abar_t)
