@@ -167,6 +167,42 @@ def test_relu_prox_is_global_minimizer():
     assert np.all(f_u <= f_grid.min(axis=0) + 1e-9)
 
 
+@pytest.mark.parametrize("k", [2, 5, 9])
+def test_coupled_solve_matches_dense_solve(k, xp):
+    """Woodbury (k < h) and direct (k >= h) branches both solve V (c I + rho W W^T) = R."""
+    from gradfree.altmin._common import coupled_solve
+
+    rng = np.random.default_rng(k)
+    Wt, R = rng.normal(size=(5, k)), rng.normal(size=(7, 5))
+    V = coupled_solve(xp.asarray(Wt), xp.asarray(R), 2.0, 0.3)
+    assert array_namespace(V) is array_namespace(xp.asarray(R))
+    expected = np.linalg.solve(0.3 * np.eye(5) + 2.0 * Wt @ Wt.T, R.T).T
+    np.testing.assert_allclose(np.asarray(V), expected, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("cls", [BCDClassifier, ADMMClassifier])
+def test_readout_refit(cls):
+    """The default refit keeps the hidden layers and solves the ridge readout exactly;
+    ``readout_ridge=None`` keeps the trained layers (the paper's algorithm)."""
+    from gradfree.altmin._common import hidden, with_ones
+
+    X, y, Y = _toy(n=60)
+    paper = cls((8,), max_iter=5, readout_ridge=None, rng=0).fit(X, y)
+    for W, W_run in zip(paper.layers_, paper.result_.x):
+        np.testing.assert_array_equal(W, W_run)
+    clf = cls((8,), max_iter=5, readout_ridge=0.5, rng=0).fit(X, y)
+    np.testing.assert_array_equal(clf.layers_[0], paper.layers_[0])
+    A, W = with_ones(hidden(clf.layers_, X)), clf.layers_[-1]
+    np.testing.assert_allclose(A.T @ (A @ W - Y) + 0.5 * W, 0.0, atol=1e-9)  # normal eqs
+    loss = [
+        np.sum((with_ones(hidden(c.layers_, X)) @ c.layers_[-1] - Y) ** 2) for c in (clf, paper)
+    ]
+    assert loss[0] < loss[1]
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="readout_ridge"):
+            cls((8,), readout_ridge=bad).fit(X, y)
+
+
 @pytest.mark.parametrize("loss", ["square", "hinge"])
 def test_output_prox_is_global_minimizer(loss):
     rng = np.random.default_rng(1)
@@ -233,6 +269,26 @@ def test_bcd_digits_beats_readout(digits):
     ctrl = ReadoutOnlyClassifier((48,), rng=0).fit(X, y).score(Xt, yt)
     assert acc >= 0.93
     assert acc >= ctrl + 0.03, (acc, ctrl)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda r: BCDClassifier((256,), alpha=0.1, max_iter=100, readout_ridge=r, rng=0),
+        lambda r: ADMMClassifier(
+            (256,), beta=0.1, gamma=0.1, max_iter=100, readout_ridge=r, rng=0
+        ),
+    ],
+    ids=["bcd", "admm"],
+)
+def test_wide_digits_with_readout_refit(make, digits):
+    """256 hidden units and the readout refit: within a point of backprop's 0.973 (the
+    benchmark's scikit-learn MLPClassifier, same width and epochs); the refit adds to the
+    paper's algorithm (BCD 0.969 -> 0.978, ADMM 0.960 -> 0.973 at seed 0)."""
+    X, y, Xt, yt = digits
+    refit = make(1.0).fit(X, y).score(Xt, yt)
+    assert refit >= 0.965
+    assert refit > make(None).fit(X, y).score(Xt, yt)
 
 
 def test_admm_digits_accuracy(digits):

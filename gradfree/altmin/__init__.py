@@ -5,6 +5,8 @@
 - `ADMM` / `ADMMClassifier`: gradient-free ADMM (Taylor et al., ICML 2016), least-squares
   weights, closed-form activations, entrywise ReLU prox, output-layer multiplier.
 - `ReadoutOnlyClassifier`: control with random frozen hidden layers and a ridge readout.
+- `refit_readout`: the closing ridge fit of the output layer on the forward-pass hidden
+  features, which `BCDClassifier` and `ADMMClassifier` apply by default.
 
 Solvers have ``init(X, Y, *, rng)`` / ``step(state)`` (one sweep) / ``objective(state)``
 and run through `fit`, which returns a `scipy.optimize.OptimizeResult`. Layers use the
@@ -21,7 +23,7 @@ Examples
 
 from ._admm import ADMM, ADMMClassifier, ADMMState
 from ._bcd import BCD, BCDClassifier, BCDState
-from ._common import fit, relu_prox
+from ._common import fit, refit_readout, relu_prox
 from ._online import OnlineAM, OnlineAMClassifier, OnlineAMState
 from ._readout import ReadoutOnlyClassifier
 
@@ -37,5 +39,6 @@ __all__ = [
     "OnlineAMState",
     "ReadoutOnlyClassifier",
     "fit",
+    "refit_readout",
     "relu_prox",
 ]

