@@ -283,8 +283,9 @@ def test_bcd_digits_beats_readout(digits):
 )
 def test_wide_digits_with_readout_refit(make, digits):
     """256 hidden units and the readout refit: within a point of backprop's 0.973 (the
-    benchmark's scikit-learn MLPClassifier, same width and epochs); the refit adds to the
-    paper's algorithm (BCD 0.969 -> 0.978, ADMM 0.960 -> 0.973 at seed 0)."""
+    benchmark's scikit-learn MLPClassifier, same width and epochs) and above the paper's
+    algorithm (BCD 0.969 -> 0.978, ADMM 0.960 -> 0.973 at seed 0). At this width random
+    frozen features reach 0.970 too (3 seeds), so this checks the refit, not features."""
     X, y, Xt, yt = digits
     refit = make(1.0).fit(X, y).score(Xt, yt)
     assert refit >= 0.965
