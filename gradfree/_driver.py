@@ -193,6 +193,10 @@ class Run:
                     f"Every value of generation {self.nit + 1} was NaN or inf; "
                     "the run cannot continue."
                 )
+                if errors:
+                    self.message += (
+                        f" {len(errors)} of {n} evaluations failed; the first: {errors[0]}"
+                    )
                 return
             host = np.where(finite, host, np.inf)
             i = int(host.argmin())

@@ -6,6 +6,7 @@ picklable. `gradfree.evaluators` builds the evaluators on top of it.
 
 from __future__ import annotations
 
+import numbers
 import os
 import signal
 import threading
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from array_api_compat import array_namespace, is_array_api_obj
 
 from ._array import asarray_like, to_host
 from ._typing import Array, Objective
@@ -88,14 +90,62 @@ def _timeout_message(timeout: float) -> str:
     return f"TimeoutError: evaluation exceeded timeout={timeout:g} s"
 
 
+_REAL_KINDS = ("real floating", "integral")
+
+
+def _is_real_dtype(x: Any) -> bool:
+    """Whether the array `x` holds real numbers (integers or floats; not bool or complex)."""
+    if isinstance(x, np.ndarray):
+        return x.dtype.kind in "iuf"
+    return bool(array_namespace(x).isdtype(x.dtype, _REAL_KINDS))
+
+
+def _describe_value(value: Any) -> str:
+    if is_array_api_obj(value):
+        return f"an array of dtype {value.dtype}"
+    text = repr(value)
+    return f"{text[:60]}... ({type(value).__name__})" if len(text) > 60 else text
+
+
+def not_real(value: Any) -> str | None:
+    """Why `value` is not a real number or an array of them (None when it is).
+
+    Python and NumPy ints and floats, real arrays of any namespace and lists of real
+    numbers pass; None, str, bool, complex and anything else are refused, never coerced.
+    """
+    if isinstance(value, (bool, np.bool_)):
+        return f"got the bool {value!r}"
+    if is_array_api_obj(value):
+        return None if _is_real_dtype(value) else f"got {_describe_value(value)}"
+    if isinstance(value, numbers.Real):
+        return None
+    if isinstance(value, (list, tuple)):
+        try:
+            host = np.asarray(value)
+        except (ValueError, TypeError):
+            host = None
+        if host is not None and host.dtype.kind in "iuf":
+            return None
+    return f"got {_describe_value(value)}"
+
+
+def _real_row(value: Any, i: int) -> np.ndarray:
+    """One candidate's output as float64 on the host; a TypeError naming `fun` otherwise."""
+    why = not_real(value)
+    if why is not None:
+        raise TypeError(
+            f"`fun` must return a real number (or a 1-d array of real numbers) per "
+            f"candidate; {why} for candidate {i}. Pass on_error='nan' to count such "
+            "values as failed evaluations."
+        )
+    return np.asarray(to_host(value) if is_array_api_obj(value) else value, dtype=np.float64)
+
+
 def _row_values(outputs: Sequence[Any], n: int, like: Array) -> Array:
     """Stack per-row outputs (scalars or 1-d vectors; FAILED -> NaN) like `like`."""
     if len(outputs) != n:
         raise ValueError(f"`fun` returned {len(outputs)} values for {n} candidates.")
-    rows = [
-        None if isinstance(v, _Failed) else np.asarray(to_host(v), dtype=np.float64)
-        for v in outputs
-    ]
+    rows = [None if isinstance(v, _Failed) else _real_row(v, i) for i, v in enumerate(outputs)]
     shapes = {r.shape for r in rows if r is not None}
     if not shapes:
         return asarray_like(np.full(n, np.nan), like)
@@ -143,11 +193,16 @@ class _Wrapped:
 
     def __call__(self, x: Array) -> Any:
         try:
-            return self.fun(x, *self.args)
+            value = self.fun(x, *self.args)
         except Exception as exc:
             if self.on_error == "raise":
                 raise
             return _Failed(_describe(exc))
+        if self.on_error == "nan":
+            why = not_real(value)
+            if why is not None:  # a counted failure, with its reason
+                return _Failed(f"TypeError: `fun` must return real numbers; {why}")
+        return value
 
 
 def wrap_objective(fun: Objective, args: tuple[Any, ...] = (), on_error: str = "raise") -> Any:

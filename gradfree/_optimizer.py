@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import numpy as np
 from array_api_compat import is_array_api_obj
 from scipy.optimize import OptimizeResult
 
-from ._array import asarray_like
+from ._array import asarray_like, get_xp
 from ._checkpoint import load_checkpoint, save_checkpoint
 from ._driver import Run
+from ._evaluation import _row_values, not_real
 from ._minimize import DEFAULT_METHOD, build_strategy
 from ._random import check_rng
 from ._typing import Array
@@ -101,18 +101,44 @@ class Optimizer:
     def tell(self, X: Array, values: Any) -> None:
         """Report the values of the population `X` returned by the last `ask`.
 
-        `values` may be a list or an array; NaN and inf count as the worst.
+        `values` may be a list or an array of real numbers; NaN and inf count as the
+        worst.
+
+        Raises
+        ------
+        ValueError
+            If `X` is neither the asked array nor equal to it (the strategy updates from
+            the points it drew, so other points' values would be misattributed).
+        TypeError
+            If a value is not a real number (None, str, bool, complex); nothing is told
+            then, and the same population can be told again.
         """
-        if self._pending is None:
+        pending = self._pending
+        if pending is None:
             raise RuntimeError("tell() needs a preceding ask().")
-        if getattr(X, "shape", None) != self._pending.shape:
+        if X is not pending and not _same_population(X, pending):
             raise ValueError(
-                f"`X` must be the population of the last ask(), shape {self._pending.shape}."
+                "`X` must be the population returned by the last ask() (the same array or "
+                f"an equal one, shape {tuple(pending.shape)}): the strategy updates from the "
+                "points it drew, so values of other points would be misattributed."
             )
-        if not is_array_api_obj(values):
-            values = np.asarray(values, dtype=np.float64)
+        n = pending.shape[0]
+        if is_array_api_obj(values):
+            why = not_real(values)
+            if why is not None:
+                raise TypeError(f"`values` must be real numbers; {why}.")
+            values = asarray_like(values, pending)
+        else:
+            try:
+                rows = list(values)
+            except TypeError:
+                raise TypeError(
+                    f"`values` must be a list or an array of {n} values; "
+                    f"got {type(values).__name__}."
+                ) from None
+            values = _row_values(rows, n, pending)
         self._pending = None
-        self._run.tell(X, asarray_like(values, X))
+        self._run.tell(pending, values)
 
     def stop(self) -> dict[str, str]:
         """``{}`` while the run goes on, else ``{status name: message}``."""
@@ -183,3 +209,14 @@ class Optimizer:
     def pending(self) -> Array | None:
         """The population of the last `ask` still waiting for `tell` (else None)."""
         return self._pending
+
+
+def _same_population(X: Any, pending: Array) -> bool:
+    """`X` equals the asked population exactly (same shape, namespace and values)."""
+    if getattr(X, "shape", None) != pending.shape or not is_array_api_obj(X):
+        return False
+    try:
+        xp, _ = get_xp(X, pending)
+    except (TypeError, ValueError):  # another namespace or device
+        return False
+    return bool(xp.all(X == pending))

@@ -11,9 +11,13 @@ back, and submit one chunk of rows per worker rather than one task per point.
 Faults. A failed evaluation comes back as NaN, and the evaluator lists why in
 ``last_errors`` (``"Type: message"`` per failed row of its last call), which the
 driver turns into ``result.failures``. Failures are: an objective that raised under
-``on_error='nan'``; an evaluation that ran past the evaluator's ``timeout``; and rows
-whose worker died twice (a dead loky worker's chunks are retried once on a fresh pool;
-Dask tasks are submitted with ``retries=1`` and lost workers' tasks are rescheduled).
+``on_error='nan'``; a value that is not a real number under ``on_error='nan'``; an
+evaluation that ran past the evaluator's ``timeout``; and points that kill their worker
+(a dead loky worker's rows are evaluated again on a fresh pool, one task per row and
+then one row at a time, so only a point that kills a worker by itself fails and a seed
+gives one run; Dask tasks are submitted with ``retries=1`` and lost workers' tasks are
+rescheduled). Values that are not real numbers (None, str, bool, complex) are never
+converted: they are a `TypeError` naming ``fun``, or failures under ``on_error='nan'``.
 
 Timeouts need a process pool (`JoblibEvaluator`, `DaskEvaluator`, `ExecutorEvaluator`
 over a process pool): an evaluation running in this process cannot be interrupted
@@ -49,6 +53,7 @@ from ._evaluation import (
     _row_values,
     _split,
     _timeout_message,
+    not_real,
     wrap_objective,
 )
 from ._typing import Array, Objective
@@ -122,8 +127,14 @@ class VectorizedEvaluator(BaseEvaluator):
         self.last_errors = [out.error or "unknown error"] * n if isinstance(out, _Failed) else []
         if isinstance(out, _Failed):
             return asarray_like(np.full(n, np.nan), X)
+        why = not_real(out)
+        if why is not None:
+            raise TypeError(
+                f"a vectorized `fun` must return an array of real numbers, shape ({n},) or "
+                f"({n}, m); {why}. Pass on_error='nan' to count it as a failed generation."
+            )
         if type(out) is not type(X) or out.dtype != X.dtype:
-            out = asarray_like(out if hasattr(out, "shape") else to_host(out), X)
+            out = asarray_like(out if hasattr(out, "shape") else np.asarray(out), X)
         if out.ndim not in (1, 2) or out.shape[0] != n:
             raise ValueError(
                 f"a vectorized `fun` must return shape ({n},) or ({n}, m) for {n} "
@@ -204,7 +215,9 @@ class JoblibEvaluator(_ChunkedEvaluator):
     pinned to one thread so that `n_jobs` processes do not oversubscribe the cores.
     The pool is loky's reusable one, shared with joblib. A worker that dies (SIGKILL,
     segfault, out of memory) breaks the whole batch: its chunks are evaluated again
-    once on a fresh pool, and only rows that fail again count as failed (NaN).
+    again, one task per row, and rows still lost then are evaluated one at a time, so
+    that only a point that kills its worker by itself counts as failed (NaN) and a seed
+    gives one run whatever the timing.
 
     Parameters
     ----------
@@ -228,6 +241,7 @@ class JoblibEvaluator(_ChunkedEvaluator):
         self.timeout = _check_timeout(timeout)
         self._pool: Any = None
         self._used = 0.0
+        self._death = "worker died"
 
     def _executor(self, n: int) -> tuple[Any, bool]:
         """loky's reusable pool (a fresh one after a break or a kill), and whether it is new."""
@@ -239,44 +253,76 @@ class JoblibEvaluator(_ChunkedEvaluator):
         return pool, fresh
 
     def __call__(self, fun: Objective, X: Array) -> Array:
-        from joblib import effective_n_jobs
-
-        n_workers = effective_n_jobs(self.n_jobs)
-        chunks = _split(to_host(X), n_workers)
-        parts: list[list[Any]] = [[] for _ in chunks]
-        todo = list(range(len(chunks)))
-        for attempt in (0, 1):
-            pool, fresh = self._executor(n_workers)
-            futures = {
-                i: pool.submit(_eval_rows, fun, chunks[i], self.timeout, os.getpid()) for i in todo
-            }
-            _, hung = concurrent.futures.wait(
-                futures.values(), timeout=self._deadline([chunks[i] for i in todo], fresh=fresh)
-            )
-            broken, error = [], None
-            for i, future in futures.items():
-                if future in hung:
-                    parts[i] = self._abandoned(chunks[i])
-                elif isinstance(future.exception(), BrokenProcessPool):
-                    broken.append(i)
-                    lost = future.exception()
-                elif future.exception() is not None:
-                    error = error or future.exception()
-                else:
-                    parts[i] = future.result()
-            self._used = time.monotonic()
-            if hung:  # kill the stuck workers; the next call gets a fresh pool
-                pool.shutdown(wait=False, kill_workers=True)
-                self._pool = None
-            if error is not None:
-                raise error
-            if attempt:
-                for i in broken:
-                    parts[i] = [_Failed(f"{_describe(lost)} (after a retry)")] * len(chunks[i])
-            todo = broken
+        n_workers = _n_workers(self.n_jobs)
+        rows = to_host(X)
+        chunks = _split(rows, n_workers)
+        bounds = np.cumsum([0] + [len(c) for c in chunks])
+        outputs: list[Any] = [None] * len(rows)
+        # 1. one chunk per worker; 2. the rows of chunks whose worker died, one task each;
+        # 3. rows still lost, one at a time, so that only a row that kills its worker
+        #    by itself fails: its chunk-mates get their values whatever the timing.
+        todo = [list(range(bounds[i], bounds[i + 1])) for i in range(len(chunks))]
+        for attempt in range(3):
+            lost = self._submit(fun, rows, todo, outputs, one_at_a_time=attempt == 2)
+            if attempt == 0:
+                todo = [[j] for task in lost for j in task]
+            else:
+                todo = lost
             if not todo:
                 break
-        return self._finish(parts, X)
+        for task in todo:
+            for j in task:
+                outputs[j] = _Failed(f"{self._death} (the worker died evaluating this point)")
+        self.last_errors = _errors(outputs)
+        return _row_values(outputs, len(rows), X)
+
+    def _submit(
+        self,
+        fun: Objective,
+        rows: np.ndarray,
+        tasks: list[list[int]],
+        outputs: list[Any],
+        one_at_a_time: bool = False,
+    ) -> list[list[int]]:
+        """Evaluate each task (row indices) into `outputs`; return the tasks whose worker died."""
+        if one_at_a_time:
+            return [t for task in tasks for t in self._submit(fun, rows, [task], outputs)]
+        pool, fresh = self._executor(_n_workers(self.n_jobs))
+        futures = [
+            pool.submit(_eval_rows, fun, rows[task], self.timeout, os.getpid()) for task in tasks
+        ]
+        _, hung = concurrent.futures.wait(
+            futures, timeout=self._deadline([rows[t] for t in tasks], fresh=fresh)
+        )
+        lost, error = [], None
+        for task, future in zip(tasks, futures):
+            if future in hung:
+                values = self._abandoned(rows[task])
+            elif isinstance(exc := future.exception(), BrokenProcessPool):
+                self._death = _describe(exc)
+                lost.append(task)
+                continue
+            elif exc is not None:
+                error = error or exc
+                continue
+            else:
+                values = future.result()
+            for j, v in zip(task, values):
+                outputs[j] = v
+        self._used = time.monotonic()
+        if hung:  # kill the stuck workers; the next call gets a fresh pool
+            pool.shutdown(wait=False, kill_workers=True)
+            self._pool = None
+        if error is not None:
+            raise error
+        return lost
+
+
+def _n_workers(n_jobs: int) -> int:
+    """joblib's worker count for `n_jobs` (-1: one per core)."""
+    from joblib import effective_n_jobs
+
+    return int(effective_n_jobs(n_jobs))
 
 
 class ExecutorEvaluator(_ChunkedEvaluator):

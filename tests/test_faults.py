@@ -10,7 +10,7 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from gradfree import OpenES
+from gradfree import OpenES, minimize
 from gradfree._driver import Run
 from gradfree._run import resume, run
 from gradfree.evaluators import (
@@ -172,13 +172,32 @@ def test_loky_worker_death_is_retried_once(tmp_path):
     assert not ev.last_errors
 
 
-def test_loky_worker_dying_twice_counts_as_failed():
+def test_loky_worker_death_fails_only_the_point_that_kills_it():
+    """The chunk-mate of a point that kills its worker gets its value: one run per seed."""
     ev = JoblibEvaluator(2)
-    values = ev(_always_dies, X)
-    assert np.isnan(values[2:]).all()
-    assert ev.last_errors and all("TerminatedWorkerError" in e for e in ev.last_errors)
-    assert all("after a retry" in e for e in ev.last_errors)
+    for _ in range(2):
+        values = ev(_always_dies, X)
+        assert np.isnan(values[2]) and values[3] == EXPECTED[3]
+        np.testing.assert_array_equal(values[:2], EXPECTED[:2])
+        assert len(ev.last_errors) == 1 and "TerminatedWorkerError" in ev.last_errors[0]
+        assert "died evaluating this point" in ev.last_errors[0]
     np.testing.assert_array_equal(ev(_square_sum, X), EXPECTED)
+
+
+def _dies_near_origin(x):
+    if abs(x[0]) < 0.3:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return _square_sum(x)
+
+
+def test_worker_death_gives_one_run_per_seed():
+    kw = dict(method="openai-es", rng=3, maxiter=3, workers=2, on_error="nan")
+    kw["options"] = {"popsize": 8}
+    a = minimize(_dies_near_origin, np.asarray([0.2, 1.0]), **kw)
+    b = minimize(_dies_near_origin, np.asarray([0.2, 1.0]), **kw)
+    assert a.failures["count"] > 0 and a.failures == b.failures
+    np.testing.assert_array_equal(a.x, b.x)
+    np.testing.assert_array_equal(a.population_values, b.population_values)
 
 
 def _sleeps_when_negative(x):
