@@ -12,7 +12,9 @@ the run with ``Status.NONFINITE`` and is not told. An objective that raises prop
 its exception (``on_error='raise'``, the default; the exception carries the result so
 far as ``exc.gradfree_result``) or counts as NaN (``on_error='nan'``). Failed
 evaluations (raised under ``on_error='nan'``, ran past the evaluator's ``timeout``,
-or lost with their worker twice) are summarized in ``result.failures``: ``{"count",
+killed their worker, returned something that is not a real number under
+``on_error='nan'``, or, for vector-valued methods such as EKI and UKI, returned an
+output with NaN or inf entries) are summarized in ``result.failures``: ``{"count",
 "first_error", "generations"}``; the key is absent when nothing failed.
 
 A strategy with a ``violation(values) -> (n,)`` hook (`gradfree.Constrained`) has its
@@ -40,6 +42,8 @@ from .evaluators import BaseEvaluator
 from .shaping import finite_or_inf
 
 __all__ = ["Run"]
+
+_NONFINITE_OUTPUT = "NonFinite: the model output has NaN or inf entries"
 
 
 class Run:
@@ -141,14 +145,17 @@ class Run:
         try:
             return evaluator(fun, X)
         except Exception as exc:
-            exc.gradfree_result = self.result() if self.best_x is not None else None  # type: ignore[attr-defined]
-            if hasattr(exc, "add_note"):
-                exc.add_note(
-                    f"gradfree: raised while evaluating generation {self.nit + 1} "
-                    f"(nfev={self.nfev}); the result so far is `exc.gradfree_result`. "
-                    "Pass on_error='nan' to count failures as NaN instead."
-                )
+            self._attach_result(exc, "evaluating", "Pass on_error='nan' to count failures as NaN.")
             raise
+
+    def _attach_result(self, exc: Exception, doing: str, hint: str = "") -> None:
+        """Give `exc` the result so far (``exc.gradfree_result``) and a note saying where."""
+        exc.gradfree_result = self.result() if self.best_x is not None else None  # type: ignore[attr-defined]
+        if hasattr(exc, "add_note"):
+            exc.add_note(
+                f"gradfree: raised while {doing} generation {self.nit + 1} "
+                f"(nfev={self.nfev}); the result so far is `exc.gradfree_result`. {hint}"
+            )
 
     def tell(self, X: Array, values: Array, *, errors: Sequence[str] = ()) -> None:
         """Count, sanitize, track the best point, tell the strategy, check the stops.
@@ -186,6 +193,10 @@ class Run:
         gen_best, gen_worst = float(host[i]), float(host.max())
         if not (math.isfinite(gen_best) and math.isfinite(gen_worst)):  # NaN propagates
             finite = np.isfinite(host)
+            if self._vector:  # a member whose model output has NaN or inf has failed
+                extra = int((~finite).sum()) - len(errors)
+                if extra > 0:
+                    self._record_failures([_NONFINITE_OUTPUT] * extra)
             if not finite.any():
                 self.population, self.population_values = X, values  # kept for diagnosis
                 self.status = Status.NONFINITE
@@ -213,7 +224,11 @@ class Run:
             if (viol[j], host[j]) < (self.best_violation, self.best_fun):
                 self.best_violation, self.best_fun = float(viol[j]), float(host[j])
                 self.best_x = self._xp.asarray(X[j, ...], copy=True)
-        self.state = self.strategy.tell(self.state, X, told)
+        try:
+            self.state = self.strategy.tell(self.state, X, told)
+        except ValueError as exc:  # e.g. too few finite members for a Kalman update
+            self._attach_result(exc, "updating from")
+            raise
         self.nit += 1
         self.population, self.population_values = X, values
         if self._history.maxlen:

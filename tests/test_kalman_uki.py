@@ -181,6 +181,37 @@ def test_failed_sigma_points_are_imputed_exactly_for_linear_models(failed):
     np.testing.assert_allclose(res.state.mean, mean, rtol=1e-8)
     np.testing.assert_allclose(res.state.cov, cov, rtol=1e-7)
     assert res.state.n_failed == len(failed)
+    # every failed sigma point is a counted failure of the run, never a silent one
+    assert res.failures["count"] == len(failed) * res.nit
+    assert res.failures["first_error"].startswith("NonFinite")
+    assert res.failures["generations"] == list(range(1, res.nit + 1))
+
+
+def test_half_the_sigma_points_failing_still_converges_and_is_counted():
+    """NaN on every '+' sigma point (p of 2p + 1): reflection recovers the update."""
+    rng = np.random.default_rng(0)
+    A, truth = rng.standard_normal((8, 3)), np.asarray([1.0, -2.0, 0.5])
+
+    def half_nan(U):
+        R = U @ A.T - A @ truth
+        R[1:4] = np.nan
+        return R
+
+    res = minimize(half_nan, np.zeros(3), method="uki", maxiter=30, workers="vectorized")
+    np.testing.assert_allclose(res.state.mean, truth, atol=1e-8)
+    assert res.failures["count"] == 3 * 30
+
+
+def test_too_few_finite_sigma_points_stop_the_run_with_its_result():
+    def mostly_nan(U):
+        R = U - 1.0
+        R[1:] = np.nan if U[0, 0] > 0.5 else R[1:]
+        return R
+
+    with pytest.raises(ValueError, match="sigma points returned finite") as info:
+        minimize(mostly_nan, np.zeros(2), method="uki", maxiter=30, workers="vectorized")
+    partial = info.value.gradfree_result
+    assert partial is not None and partial.nit >= 1 and np.isfinite(partial.fun)
 
 
 def test_a_pair_that_fails_leaves_its_direction_uninformed():

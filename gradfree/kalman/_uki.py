@@ -133,7 +133,10 @@ class UKI(StrategyBase):
     A failed sigma point (NaN or inf output) is imputed by reflecting its mirror
     through the centre, ``G_{-i} = 2 G_0 - G_{+i}`` (exact for linear ``G``); when both
     of a pair fail, that direction carries no information this step (its deviation is
-    set to zero). A failed centre is replaced by the mean of the pair midpoints.
+    set to zero). A failed centre is replaced by the mean of the pair midpoints. Each
+    failed sigma point is counted in the run's ``result.failures``; with fewer than 2
+    finite sigma points no update is possible, and the run stops with a `ValueError`
+    that carries the result so far as ``exc.gradfree_result``.
 
     References
     ----------
