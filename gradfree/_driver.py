@@ -35,6 +35,7 @@ from scipy.optimize import OptimizeResult
 
 from ._array import get_xp, to_host
 from ._checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from ._restore_checks import check_driver, check_state, rebuild_config, same_config
 from ._result import Status, build_result
 from ._typing import Array, Objective, Strategy
 from ._validate import check_int, check_nonnegative, check_x0
@@ -329,8 +330,19 @@ class Run:
         )
 
     @classmethod
-    def restore(cls, checkpoint: Checkpoint | str | os.PathLike[str], *, x0: Any = None) -> Run:
+    def restore(
+        cls,
+        checkpoint: Checkpoint | str | os.PathLike[str],
+        *,
+        x0: Any = None,
+        strategy: Strategy | None = None,
+    ) -> Run:
         """Rebuild a run from a checkpoint; continuing it gives the uninterrupted run exactly.
+
+        Every value read from the file is checked as if a user had typed it (see
+        `gradfree._restore_checks`): the configuration goes through its constructors,
+        the state is compared with a fresh state of that strategy, and the driver's
+        counters, best point and history are validated.
 
         Parameters
         ----------
@@ -338,6 +350,14 @@ class Run:
         x0 : array, optional
             Restore device arrays to its namespace and device (same shape and dtype
             as the saved run's ``x0``); default NumPy.
+        strategy : Strategy, optional
+            The configuration the caller expects (a job file's); the checkpoint's must
+            encode identically, and this one is used.
+
+        Raises
+        ------
+        ValueError
+            For a corrupt or hostile checkpoint, naming the field that does not fit.
 
         Examples
         --------
@@ -352,44 +372,50 @@ class Run:
         >>> again = Run.restore(path)
         >>> again.nit, again.nfev, again.best_fun == job.best_fun
         (1, 4, True)
+        >>> Run.restore(path, strategy=OpenES(popsize=6))  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: checkpoint '...run.ckpt' was written by another configuration ...
         """
         if not isinstance(checkpoint, Checkpoint):
             checkpoint = load_checkpoint(checkpoint, x0=x0)
-        d = checkpoint.driver
+        name, d = checkpoint.path, checkpoint.driver
+        config = rebuild_config(checkpoint.strategy)
+        if strategy is not None:
+            if not same_config(config, strategy):
+                raise ValueError(
+                    f"checkpoint {name!r} was written by another configuration of the "
+                    f"method than the one given: {config!r} is not {strategy!r}."
+                )
+            config = strategy
+        saved = check_driver(d, n_status=len(Status))
         try:
-            job = cls(
-                checkpoint.strategy,
-                d["x0"],
-                rng=np.random.default_rng(0),  # a throwaway: the saved rng replaces it
-                maxiter=d["maxiter"],
-                maxfev=d["maxfev"],
-                tol=d["tol"],
-                history=d["history_maxlen"] or 0,
-            )
-            job.state, job.rng = checkpoint.state, checkpoint.rng
-            job.nit, job.nfev, job.popsize = int(d["nit"]), int(d["nfev"]), d["popsize"]
-            job.best_x, job.best_fun = d["best_x"], float(d["best_fun"])
-            job.best_violation = float(d["best_violation"])
-            job.population, job.population_values = d["population"], d["population_values"]
-            job.status = None if d["status"] is None else Status(d["status"])
-            job.message = d["message"]
-            job._history.extend(
-                (int(r[0]), int(r[1]), float(r[2]), float(r[3]), float(r[4])) for r in d["history"]
-            )
-            if d["recent"] is not None:
-                job._recent = deque(map(float, d["recent"]["values"]), d["recent"]["maxlen"])
-            job.objective_state = d.get("objective")  # absent from older checkpoints
-            failures = d.get("failures")  # absent from checkpoints of older versions
-            if failures is not None:
-                job.failures = {
-                    "count": int(failures["count"]),
-                    "first_error": str(failures["first_error"]),
-                    "generations": [int(g) for g in failures["generations"]],
-                }
-        except (KeyError, TypeError, IndexError) as exc:
-            raise ValueError(
-                f"checkpoint {checkpoint.path!r}: the driver entry is malformed ({exc!r})."
-            ) from exc
+            start = check_x0(d.get("x0"))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"checkpoint {name!r}: `driver.x0` is invalid: {exc}") from exc
+        job = cls(
+            config,
+            start,
+            rng=np.random.default_rng(0),  # a throwaway: the saved rng replaces it
+            maxiter=saved["maxiter"],
+            maxfev=saved["maxfev"],
+            tol=saved["tol"],
+            history=saved["history_maxlen"],
+        )
+        check_state(checkpoint.state, job.state, d=start.shape[0])
+        job.state, job.rng = checkpoint.state, checkpoint.rng
+        job.nit, job.nfev, job.popsize = saved["nit"], saved["nfev"], saved["popsize"]
+        job.best_x = _checked_points(d.get("best_x"), start, "best_x", rows=False)
+        job.best_fun, job.best_violation = saved["best_fun"], saved["best_violation"]
+        job.population = _checked_points(d.get("population"), start, "population")
+        job.population_values = d.get("population_values")
+        job.status = None if saved["status"] is None else Status(saved["status"])
+        job.message = saved["message"]
+        job._history.extend(saved["history"])
+        if saved["recent"] is not None:
+            job._recent = deque(saved["recent"]["values"], saved["recent"]["maxlen"])
+        job.objective_state = d.get("objective")
+        job.failures = saved["failures"]
         return job
 
     # -- results --------------------------------------------------------------------
@@ -437,3 +463,23 @@ class Run:
                 f"(maxcv={self.best_violation:.3g})."
             )
         return res
+
+
+def _checked_points(value: Any, x0: Array, name: str, *, rows: bool = True) -> Any:
+    """A saved point ``(d,)`` (or population ``(n, d)``) like `x0`, or None; else ValueError."""
+    if value is None:
+        return None
+    shape = getattr(value, "shape", None)
+    want = 2 if rows else 1
+    if (
+        shape is None
+        or len(shape) != want
+        or shape[-1] != x0.shape[0]
+        or value.dtype != x0.dtype
+    ):
+        raise ValueError(
+            f"checkpoint: `driver.{name}` must be an array of shape "
+            f"{'(n, d)' if rows else '(d,)'} with d = {x0.shape[0]} and dtype {x0.dtype}; "
+            f"got {shape} {getattr(value, 'dtype', type(value).__name__)}."
+        )
+    return value
