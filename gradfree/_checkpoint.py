@@ -4,29 +4,46 @@ A checkpoint holds the format version, the gradfree and numpy versions, the meth
 its configuration, the full strategy state, the rng state (``bit_generator.state``),
 the driver's counters, best point and history, and optionally the job that started
 the run (the CLI stores its job file there). Arrays are stored as ``.npz`` members;
-everything else is JSON in the member ``__meta__`` (UTF-8 bytes as a ``uint8`` array).
-
-The codec is generic: a (nested) dataclass becomes
-``{"__dataclass__": "module:QualName", "fields": {...}}`` with every attribute of the
-instance (fields and attributes set in ``__post_init__``); tuples, dicts, numpy
-scalars and module-level functions get markers of their own, and an array becomes a
-reference to an ``.npz`` member. Loading re-creates **only classes and functions
-defined in modules under ``gradfree.``**, looked up by name without calling any
-constructor, so a checkpoint from an untrusted source cannot run code; anything else
-is a `ValueError` naming it.
+everything else is JSON in the member ``__meta__`` (UTF-8 bytes as a ``uint8`` array),
+encoded by `gradfree._codec`.
 
 Arrays are saved from the host (`gradfree._array.to_host`). On loading, "device"
 arrays go to the namespace and device of the ``x0`` the resume asks for, while host
 arrays (NumPy arrays in a non-NumPy run, or fields annotated ``np.ndarray``) stay
-NumPy. Writes are atomic: a temporary file in the same directory, flushed and
-fsynced, then ``os.replace``; a kill during a write leaves the previous checkpoint.
+NumPy. Writes are atomic (`gradfree._atomic`): a temporary file in the same
+directory, flushed and fsynced, then ``os.replace``; a kill during a write leaves the
+previous checkpoint, and the next run or resume removes the temporary file.
+
+Threat model
+------------
+A checkpoint is data: treat it like user input, never like code. What a hostile or
+corrupt file **can** do is make a resume fail with a `ValueError` (or fill memory with
+as many arrays as the file holds). What it **cannot** do:
+
+- run code: nothing is unpickled (``allow_pickle=False``); the codec re-creates only
+  classes and functions of gradfree modules that are already loaded, looked up by
+  name, and never imports a module; no name read from the file is imported or called;
+- choose the objective, the method or where outputs go: `gradfree.resume` calls only
+  the ``fun`` its caller passes, and ``gradfree resume`` takes the objective, method,
+  options and output directory from the user's job file; the job the checkpoint
+  recorded is only compared with it (`gradfree._job.check_job_matches`);
+- smuggle in values the constructors would refuse: the configuration is rebuilt
+  through its constructors, the state is checked against a fresh state of that
+  strategy (same classes, dtypes and dimension, counters >= 0, finite numbers, step
+  sizes > 0) and the driver's counters, best point and history are validated
+  (`gradfree._restore_checks`); the method name must match the saved strategy;
+- escape the array members: every array must have the dtype and shape its metadata
+  declares, and only real (bool, int, float) dtypes are read.
+
+A checkpoint does not carry a signature: a file someone else edited with *plausible*
+values (a different but valid step size, say) resumes a different run. Resume only
+checkpoints whose provenance you trust for the results, as with any data file.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -36,6 +53,7 @@ from typing import Any
 import numpy as np
 from array_api_compat import is_numpy_array
 
+from ._atomic import atomic_write
 from ._codec import _Decoder, _Encoder, decode, encode
 
 __all__ = [
@@ -164,28 +182,8 @@ def save_checkpoint(
 
 
 def _atomic_savez(path: Path, members: dict[str, np.ndarray]) -> Path:
-    """``np.savez`` to a temp file next to `path`, fsync, then ``os.replace``."""
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, allow_pickle=False, **members)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    try:  # make the rename itself durable (POSIX); harmless where unsupported
-        dfd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:  # pragma: no cover - platform dependent
-        pass
-    return path
+    """``np.savez`` through `gradfree._atomic.atomic_write` (temp file, fsync, rename)."""
+    return atomic_write(path, lambda f: np.savez(f, allow_pickle=False, **members))
 
 
 def _read(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -232,8 +230,7 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
 
     Examples
     --------
-    >>> import tempfile
-    >>> path = Path(tempfile.mkdtemp()) / "bad.ckpt"
+    >>>     >>> path = Path(tempfile.mkdtemp()) / "bad.ckpt"
     >>> _ = path.write_bytes(b"not a zip")
     >>> read_metadata(path)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
@@ -270,6 +267,8 @@ def load_checkpoint(
     """
     name = os.fspath(path)
     meta, arrays = _read(name)
+    if not isinstance(meta["method"], str):
+        raise ValueError(f"checkpoint {name!r}: `method` must be a str; got {meta['method']!r}.")
     if method is not None:
         want = method.lower() if isinstance(method, str) else method_name(method)
         if want != meta["method"]:
@@ -303,6 +302,11 @@ def load_checkpoint(
         raise ValueError(f"checkpoint {name!r} is malformed: {exc!r}.") from exc
     if not isinstance(ckpt.driver, dict):
         raise ValueError(f"checkpoint {name!r}: `driver` is not a dict.")
+    if not hasattr(ckpt.strategy, "init") or method_name(ckpt.strategy) != ckpt.method:
+        raise ValueError(
+            f"checkpoint {name!r}: `method` says {ckpt.method!r}, but the saved strategy is "
+            f"{type(ckpt.strategy).__qualname__}; the file was edited or is corrupt."
+        )
     return ckpt
 
 

@@ -471,12 +471,7 @@ def _checked_points(value: Any, x0: Array, name: str, *, rows: bool = True) -> A
         return None
     shape = getattr(value, "shape", None)
     want = 2 if rows else 1
-    if (
-        shape is None
-        or len(shape) != want
-        or shape[-1] != x0.shape[0]
-        or value.dtype != x0.dtype
-    ):
+    if shape is None or len(shape) != want or shape[-1] != x0.shape[0] or value.dtype != x0.dtype:
         raise ValueError(
             f"checkpoint: `driver.{name}` must be an array of shape "
             f"{'(n, d)' if rows else '(d,)'} with d = {x0.shape[0]} and dtype {x0.dtype}; "

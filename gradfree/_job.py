@@ -25,11 +25,17 @@ does): the module must be importable, from the ``PYTHONPATH`` or the job file's
 directory. Relative paths are relative to the job file. ``walltime`` is checked
 between generations: the run saves its checkpoint and stops with ``Status.WALLTIME``
 and a message naming the walltime; ``gradfree resume`` continues it exactly.
+
+Resuming takes the code from the job file, never from the checkpoint:
+``gradfree resume job.toml`` (or ``gradfree resume CHECKPOINT --job job.toml``, or the
+checkpoint alone when exactly one job file beside it names it as its checkpoint). The
+objective, method, options and output directory are the job file's; the job the
+checkpoint recorded must agree with it on what shapes the run (`RUN_KEYS`), and is
+otherwise ignored. See the threat model in `gradfree._checkpoint`.
 """
 
 from __future__ import annotations
 
-import csv
 import importlib
 import json
 import logging
@@ -37,7 +43,6 @@ import math
 import os
 import re
 import sys
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -47,19 +52,27 @@ import numpy as np
 from scipy.optimize import OptimizeResult
 
 from ._array import to_host
-from ._checkpoint import load_checkpoint, read_metadata
+from ._atomic import atomic_write, remove_stale_temps
+from ._checkpoint import read_metadata
 from ._driver import Run
+from ._history import HISTORY_COLUMNS, HistoryWriter, plot_run
 from ._random import check_rng
 from ._result import Status
 from ._runloop import _loop, _Saver
 from .evaluators import as_evaluator, wrap_objective
 
-__all__ = ["HISTORY_COLUMNS", "Job", "load_job", "parse_job", "resume_job", "run_job"]
+__all__ = [
+    "HISTORY_COLUMNS",
+    "Job",
+    "check_job_matches",
+    "find_job_file",
+    "load_job",
+    "parse_job",
+    "resume_job",
+    "run_job",
+]
 
 logger = logging.getLogger(__name__)
-
-HISTORY_COLUMNS = ("nit", "nfev", "best", "gen_min", "gen_median", "gen_max", "sigma", "time")
-"""Columns of ``history.csv``, one row per generation (``sigma``: step size or spread)."""
 
 _KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "objective": ((str,), "a str: a bundled problem name or 'module:function'"),
@@ -342,53 +355,6 @@ def resolve_objective(spec: str, *, search: Path | None = None) -> Callable[...,
     return obj  # type: ignore[no-any-return]
 
 
-# -- running -----------------------------------------------------------------------------
-def _spread(state: Any) -> float:
-    """The step size (``sigma``, mean over coordinates) or ensemble spread, else NaN."""
-    while state is not None:
-        for name in ("sigma", "spread"):
-            value = getattr(state, name, None)
-            if value is not None:
-                return float(np.mean(to_host(value))) if hasattr(value, "shape") else float(value)
-        state = getattr(state, "inner", None)
-    return math.nan
-
-
-class _HistoryWriter:
-    """Appends one ``history.csv`` row per generation (flushed), dropping rows past `nit`."""
-
-    def __init__(self, path: Path, strategy: Any, keep_until: int | None) -> None:
-        self.path = path
-        self.loss = getattr(strategy, "loss", None)
-        rows: list[list[str]] = []
-        if keep_until is not None and path.exists():
-            with path.open(newline="") as f:
-                rows = [r for r in csv.reader(f)][1:]
-            rows = [r for r in rows if r and int(r[0]) <= keep_until]
-        self.offset = float(rows[-1][-1]) if rows else 0.0
-        self.start = time.monotonic()
-        self.file = path.open("w", newline="")
-        self.writer = csv.writer(self.file)
-        self.writer.writerow(HISTORY_COLUMNS)
-        self.writer.writerows(rows)
-        self.file.flush()
-
-    def __call__(self, res: OptimizeResult) -> None:
-        values = res.population_values
-        if values is not None and values.ndim == 2 and self.loss is not None:
-            values = self.loss(values)
-        host = np.asarray(to_host(values), dtype=np.float64).ravel()
-        host = host[np.isfinite(host)]
-        stats = (host.min(), np.median(host), host.max()) if host.size else (math.nan,) * 3
-        row = [res.nit, res.nfev, res.fun, *stats, _spread(res.state)]
-        row.append(self.offset + time.monotonic() - self.start)
-        self.writer.writerow([v if isinstance(v, int) else repr(float(v)) for v in row])
-        self.file.flush()
-
-    def close(self) -> None:
-        self.file.close()
-
-
 def _json_safe(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): _json_safe(v) for k, v in value.items()}
@@ -422,20 +388,36 @@ def result_to_json(res: OptimizeResult, method: str) -> dict[str, Any]:
 
 
 def _write_outputs(job: Job, res: OptimizeResult, method: str) -> None:
-    path = job.output / "result.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result_to_json(res, method), indent=2, allow_nan=False) + "\n")
-    os.replace(tmp, path)
+    """``result.json`` and ``convergence.png``, each written atomically."""
+    text = json.dumps(result_to_json(res, method), indent=2, allow_nan=False) + "\n"
+    atomic_write(job.output / "result.json", lambda f: f.write(text.encode()))
     try:
-        from .cli import plot_run
-
         plot_run(job.output)
     except ImportError:
         logger.warning("matplotlib is not installed: convergence.png was not written.")
 
 
+def _prepare(job: Job) -> None:
+    """Create the output directories and remove what interrupted writes left there."""
+    job.output.mkdir(parents=True, exist_ok=True)
+    job.checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    for name in ("result.json", "convergence.png"):
+        remove_stale_temps(job.output / name)
+    remove_stale_temps(job.checkpoint)
+
+
 def run_job(job: Job, *, progress: bool = False, search: Path | None = None) -> OptimizeResult:
     """Run `job` from its start; writes the outputs into ``job.output``.
+
+    Parameters
+    ----------
+    job : Job
+        From `load_job` (the user's job file).
+    progress : bool, default=False
+        Show a tqdm progress bar.
+    search : pathlib.Path, optional
+        A directory to import a ``module:function`` objective from (the CLI passes the
+        job file's directory).
 
     Returns
     -------
@@ -446,14 +428,12 @@ def run_job(job: Job, *, progress: bool = False, search: Path | None = None) -> 
     fun = resolve_objective(job.objective, search=search)
     x0 = np.asarray(job.x0, dtype=np.float64)
     strategy = build_strategy(job.method, dict(job.options), job.bounds, x0)
-    job.output.mkdir(parents=True, exist_ok=True)
-    job.checkpoint.parent.mkdir(parents=True, exist_ok=True)
-    writer = _HistoryWriter(job.output / "history.csv", strategy, keep_until=None)
+    _prepare(job)
+    writer = HistoryWriter(job.output / "history.csv", strategy, keep_until=None)
     logger.info(
         "running %s on %s, d=%d, output %s", job.method, job.objective, x0.size, job.output
     )
     try:
-        saver = _saver(job)
         state = Run(
             strategy,
             x0,
@@ -462,63 +442,145 @@ def run_job(job: Job, *, progress: bool = False, search: Path | None = None) -> 
             maxfev=job.maxfev,
             tol=job.tol,
         )
-        evaluator = as_evaluator(job.workers, timeout=job.timeout)
-        f = wrap_objective(fun, (), job.on_error)
-        try:
-            res = _loop(state, evaluator, f, writer, progress, saver)
-        finally:
-            evaluator.close()
+        state.objective = fun
+        res = _run_to_stop(job, state, fun, writer, progress)
     finally:
         writer.close()
     _write_outputs(job, res, job.method)
     return res
 
 
-def _saver(job: Job) -> _Saver:
+def _run_to_stop(
+    job: Job, state: Run, fun: Any, writer: HistoryWriter, progress: bool
+) -> OptimizeResult:
     saver = _Saver.create(
         job.checkpoint, job.checkpoint_every, job.checkpoint_seconds, job.walltime
     )
     assert saver is not None  # a job always checkpoints
     saver.job = job.to_meta()
-    return saver
+    evaluator = as_evaluator(job.workers, timeout=job.timeout)
+    try:
+        return _loop(
+            state, evaluator, wrap_objective(fun, (), job.on_error), writer, progress, saver
+        )
+    finally:
+        evaluator.close()
 
 
-def resume_job(
-    checkpoint: str | os.PathLike[str], *, progress: bool = False, search: Path | None = None
-) -> tuple[Job, OptimizeResult]:
-    """Continue the job of `checkpoint` (written by `run_job`): same outputs, exact result.
+#: What a job's checkpoint must agree on with the job file that resumes it.
+RUN_KEYS = ("objective", "x0", "bounds", "method", "options", "seed", "maxfev", "maxiter")
+RUN_KEYS += ("tol", "on_error")
+
+
+def check_job_matches(job: Job, checkpoint: str | os.PathLike[str]) -> None:
+    """Refuse a checkpoint whose recorded job differs from `job` in what shapes the run.
+
+    Only compared, never used: the objective, the method, the options and the output
+    directory always come from `job`, the user's own file.
 
     Raises
     ------
     ValueError
-        For a corrupt or mismatched checkpoint, or one not written by a job.
+        Naming the first key that differs, or when the checkpoint holds no job.
     """
-    meta = read_metadata(checkpoint)
-    if not isinstance(meta.get("job"), dict):
+    name = os.fspath(checkpoint)
+    recorded = read_metadata(checkpoint).get("job")
+    if not isinstance(recorded, dict):
         raise ValueError(
-            f"checkpoint {os.fspath(checkpoint)!r} holds no job description; resume it "
-            "from Python with gradfree.resume."
+            f"checkpoint {name!r} holds no job description; resume it from Python with "
+            "gradfree.resume(checkpoint, fun)."
         )
-    job = parse_job(meta["job"], where=f"{os.fspath(checkpoint)} [job]")
-    job = replace(job, checkpoint=Path(checkpoint).resolve())
+    mine = job.to_meta()
+    for key in RUN_KEYS:
+        if recorded.get(key) != mine.get(key):
+            raise ValueError(
+                f"checkpoint {name!r} was written by a job with `{key}` = "
+                f"{recorded.get(key)!r}, but the job file has {mine.get(key)!r}: resume with "
+                "the job file that started the run."
+            )
+
+
+def resume_job(
+    job: Job,
+    *,
+    checkpoint: str | os.PathLike[str] | None = None,
+    progress: bool = False,
+    search: Path | None = None,
+) -> OptimizeResult:
+    """Continue `job` from its checkpoint: same outputs, the uninterrupted run's result.
+
+    Everything that decides what runs comes from `job` (the user's job file): the
+    objective, the method and its options, the output directory. The checkpoint gives
+    only the run's progress (state, rng, counters), each value validated, and its
+    recorded job must agree with `job` (`check_job_matches`); no name read from it is
+    ever imported or called.
+
+    Parameters
+    ----------
+    job : Job
+        From `load_job`.
+    checkpoint : path, optional
+        Default: the job's own checkpoint path.
+    progress : bool, default=False
+    search : pathlib.Path, optional
+        As in `run_job`.
+
+    Returns
+    -------
+    scipy.optimize.OptimizeResult
+
+    Raises
+    ------
+    ValueError
+        For a corrupt, hostile or mismatched checkpoint, naming what does not fit.
+    """
+    from ._minimize import build_strategy
+    from ._run import restore_run
+
+    path = Path(job.checkpoint if checkpoint is None else checkpoint).resolve()
+    check_job_matches(job, path)
     fun = resolve_objective(job.objective, search=search)
-    job.output.mkdir(parents=True, exist_ok=True)
-    ckpt = load_checkpoint(checkpoint)
-    restored = Run.restore(ckpt)
-    writer = _HistoryWriter(job.output / "history.csv", restored.strategy, keep_until=restored.nit)
-    logger.info("resuming %s at generation %d from %s", job.method, restored.nit, checkpoint)
-    evaluator = as_evaluator(job.workers, timeout=job.timeout)
+    x0 = np.asarray(job.x0, dtype=np.float64)
+    strategy = build_strategy(job.method, dict(job.options), job.bounds, x0)
+    restored = restore_run(path, fun, strategy=strategy)
+    if not bool(np.array_equal(restored.x0, x0)):
+        raise ValueError(f"checkpoint {os.fspath(path)!r}: `driver.x0` differs from the job's x0.")
+    job = replace(job, checkpoint=path)
+    _prepare(job)
+    writer = HistoryWriter(job.output / "history.csv", strategy, keep_until=restored.nit)
+    logger.info("resuming %s at generation %d from %s", job.method, restored.nit, path)
     try:
-        res = _loop(
-            restored,
-            evaluator,
-            wrap_objective(fun, (), job.on_error),
-            writer,
-            progress,
-            _saver(job),
-        )
+        res = _run_to_stop(job, restored, fun, writer, progress)
     finally:
-        evaluator.close()
         writer.close()
     _write_outputs(job, res, job.method)
-    return job, res
+    return res
+
+
+def find_job_file(checkpoint: str | os.PathLike[str]) -> Path:
+    """The job file beside `checkpoint` (in its directory or the one above) naming it.
+
+    A candidate is a ``.toml`` job file whose own ``checkpoint`` path (its default:
+    ``<output>/checkpoint.npz``) is `checkpoint`; the checkpoint itself is never asked.
+
+    Raises
+    ------
+    ValueError
+        When no such job file, or more than one, is found: pass ``--job``.
+    """
+    target = Path(checkpoint).resolve()
+    found = []
+    for directory in dict.fromkeys((target.parent, target.parent.parent)):
+        for candidate in sorted(directory.glob("*.toml")):
+            try:
+                if load_job(candidate).checkpoint == target:
+                    found.append(candidate)
+            except (ValueError, TypeError, OSError):
+                continue
+    if len(found) != 1:
+        which = "no job file" if not found else f"{len(found)} job files ({found})"
+        raise ValueError(
+            f"{which} beside {os.fspath(checkpoint)!r} names it as its checkpoint; pass the "
+            "job file with --job (gradfree resume CHECKPOINT --job job.toml)."
+        )
+    return found[0]

@@ -141,7 +141,9 @@ def _check(value: Any, ref: Any, d: int, path: str, annotation: str | None) -> N
     name = path.rsplit(".", 1)[-1]
     if dataclasses.is_dataclass(ref) and not isinstance(ref, type):
         if type(value) is not type(ref):
-            raise _bad(path, f"must be a {type(ref).__qualname__}; got {type(value).__qualname__}.")
+            raise _bad(
+                path, f"must be a {type(ref).__qualname__}; got {type(value).__qualname__}."
+            )
         hints = {f.name: str(f.type) for f in dataclasses.fields(ref)}
         for key, expected in vars(ref).items():
             if key not in vars(value):
@@ -180,9 +182,7 @@ def _check(value: Any, ref: Any, d: int, path: str, annotation: str | None) -> N
     _check_leaf(value, path, name, ref, annotation)
 
 
-def _check_leaf(
-    value: Any, path: str, name: str, ref: Any, annotation: str | None = None
-) -> None:
+def _check_leaf(value: Any, path: str, name: str, ref: Any, annotation: str | None = None) -> None:
     """A scalar: the type of the fresh state's value, counters >= 0, step sizes > 0."""
     if isinstance(value, bool) or isinstance(ref, bool):
         if type(value) is not type(ref) and ref is not None:
@@ -305,7 +305,9 @@ def check_driver(d: Mapping[str, Any], *, n_status: int) -> dict[str, Any]:
         ok = ok and all(isinstance(v, Integral) and v >= 0 for v in row[:2])
         ok = ok and all(isinstance(v, Real) and not isinstance(v, bool) for v in row[2:])
         if not ok:
-            raise _bad(f"driver.history[{i}]", f"must be [nit, nfev, best, min, max]; got {row!r}.")
+            raise _bad(
+                f"driver.history[{i}]", f"must be [nit, nfev, best, min, max]; got {row!r}."
+            )
         rows.append((int(row[0]), int(row[1]), float(row[2]), float(row[3]), float(row[4])))
     out["history"] = rows
     recent = d.get("recent")
@@ -332,7 +334,9 @@ def check_driver(d: Mapping[str, Any], *, n_status: int) -> dict[str, Any]:
         ok = ok and isinstance(failures["count"], Integral) and failures["count"] >= 0
         ok = ok and isinstance(failures["first_error"], str)
         gens = failures.get("generations") if isinstance(failures, dict) else None
-        ok = ok and isinstance(gens, list) and all(isinstance(g, Integral) and g >= 1 for g in gens)
+        ok = (
+            ok and isinstance(gens, list) and all(isinstance(g, Integral) and g >= 1 for g in gens)
+        )
         if not ok:
             raise _bad("driver.failures", "must be {'count', 'first_error', 'generations'}.")
         failures = {**failures, "generations": [int(g) for g in gens]}

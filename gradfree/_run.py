@@ -13,7 +13,7 @@ from typing import Any
 
 from scipy.optimize import OptimizeResult
 
-from ._checkpoint import load_checkpoint
+from ._checkpoint import load_checkpoint, read_metadata
 from ._driver import Run
 from ._random import check_rng
 from ._runloop import _loop, _Saver
@@ -183,12 +183,35 @@ def resume(
     >>> rest.nit, rest.fun == full.fun, bool((rest.x == full.x).all())
     (6, True, True)
     """
-    ckpt = load_checkpoint(checkpoint, x0=None if x0 is None else check_x0(x0))
+    restored = restore_run(checkpoint, fun, x0=x0)
     target = checkpoint if save_to is None else save_to
     saver = _Saver.create(target, checkpoint_every, checkpoint_seconds, walltime)
     if saver is not None:
-        saver.job = ckpt.job if job is None else job
-    restored = Run.restore(ckpt)
+        saver.job = read_metadata(checkpoint)["job"] if job is None else job
+    evaluator = as_evaluator(workers, timeout=timeout)
+    try:
+        return _loop(
+            restored, evaluator, wrap_objective(fun, args, on_error), callback, progress, saver
+        )
+    finally:
+        if evaluator is not workers:
+            evaluator.close()
+
+
+def restore_run(
+    checkpoint: str | os.PathLike[str],
+    fun: Objective,
+    *,
+    x0: Any = None,
+    strategy: Strategy | None = None,
+) -> Run:
+    """The run of `checkpoint`, validated (`Run.restore`), with `fun` at its saved position.
+
+    Shared by `resume` and the batch jobs' resume. With `strategy` (a job file's), the
+    checkpoint must be of that method and configuration.
+    """
+    ckpt = load_checkpoint(checkpoint, x0=None if x0 is None else check_x0(x0), method=strategy)
+    restored = Run.restore(ckpt, strategy=strategy)
     restored.objective = fun
     if restored.objective_state is not None:
         if not hasattr(fun, "restore_state"):
@@ -198,14 +221,7 @@ def resume(
                 "of objective, e.g. `gradfree.models.objective(..., rng=<the same rng>)`."
             )
         fun.restore_state(restored.objective_state)
-    evaluator = as_evaluator(workers, timeout=timeout)
-    try:
-        return _loop(
-            restored, evaluator, wrap_objective(fun, args, on_error), callback, progress, saver
-        )
-    finally:
-        if evaluator is not workers:
-            evaluator.close()
+    return restored
 
 
 def _start(

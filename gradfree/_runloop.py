@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from scipy.optimize import OptimizeResult
 
+from ._atomic import remove_stale_temps
 from ._result import Status
 from ._typing import Objective
 from ._validate import check_int, check_nonnegative
@@ -67,6 +68,8 @@ class _Saver:
         self.walltime = walltime
         self.job: dict[str, Any] | None = None
         self.start = self.last = time.monotonic()
+        if path is not None:  # what a kill during an earlier write left behind
+            remove_stale_temps(path)
 
     @classmethod
     def create(

@@ -4,14 +4,15 @@
 - ``gradfree run job.toml`` runs a batch job (see `gradfree._job` for the job file) and
   writes ``result.json``, ``history.csv`` and ``convergence.png`` into its output
   directory, checkpointing as it goes;
-- ``gradfree resume CHECKPOINT`` continues such a job exactly where it stopped;
+- ``gradfree resume JOB.toml`` (or ``CHECKPOINT [--job JOB.toml]``) continues such a
+  job exactly where it stopped, with the objective of the job file, never one named by
+  the checkpoint;
 - ``gradfree plot RUN_DIR`` draws ``convergence.png`` from ``history.csv``.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import logging
 import math
 import sys
@@ -23,6 +24,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from . import __version__
+from ._history import plot_run
 from ._minimize import METHODS, minimize
 from ._result import Status
 from .testing import Rotated, ellipsoid, problem_for, rosenbrock, sphere
@@ -103,61 +105,6 @@ def demo(maxfev: int = 20_000, seed: int = 0, out: TextIO | None = None) -> list
     return rows
 
 
-def plot_run(run_dir: str | Path) -> Path:
-    """Draw ``convergence.png`` in `run_dir` from its ``history.csv`` (needs matplotlib).
-
-    Best and median value against evaluations (log scale when positive) and, below,
-    the step size or spread.
-
-    Parameters
-    ----------
-    run_dir : path
-        Output directory of ``gradfree run``.
-
-    Returns
-    -------
-    pathlib.Path
-        The image written.
-
-    Raises
-    ------
-    ImportError
-        Without matplotlib (``pip install matplotlib``).
-    ValueError
-        When ``history.csv`` is missing or has no rows.
-    """
-    from matplotlib.figure import Figure  # no pyplot: no global backend state
-
-    run_dir = Path(run_dir)
-    path = run_dir / "history.csv"
-    if not path.is_file():
-        raise ValueError(f"`run_dir`: {path} does not exist.")
-    with path.open(newline="") as f:
-        rows = list(csv.DictReader(f))
-    if not rows:
-        raise ValueError(f"`run_dir`: {path} has no rows.")
-    col = {k: np.asarray([float(r[k]) for r in rows]) for k in rows[0]}
-    fig = Figure(figsize=(7, 6), layout="constrained")
-    top, bottom = fig.subplots(2, 1, sharex=True)
-    top.plot(col["nfev"], col["best"], label="best so far")
-    top.plot(col["nfev"], col["gen_median"], label="generation median", alpha=0.7)
-    values = np.concatenate([col["best"], col["gen_median"]])
-    values = values[np.isfinite(values)]
-    if values.size and (values > 0).all():
-        top.set_yscale("log")
-    top.set_ylabel("f")
-    top.legend()
-    if np.isfinite(col["sigma"]).any():
-        bottom.plot(col["nfev"], col["sigma"], color="C2")
-        if (col["sigma"][np.isfinite(col["sigma"])] > 0).all():
-            bottom.set_yscale("log")
-    bottom.set_ylabel("step size / spread")
-    bottom.set_xlabel("evaluations")
-    out = run_dir / "convergence.png"
-    fig.savefig(out, dpi=100)
-    return out
-
-
 def _summary(res: Any, output: Path) -> str:
     status = Status(res.status).name.lower()
     return (
@@ -181,8 +128,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_run = sub.add_parser("run", help="run a TOML job file")
     p_run.add_argument("job", help="job file (TOML)")
     p_run.add_argument("--progress", action="store_true", help="show a tqdm progress bar")
-    p_resume = sub.add_parser("resume", help="continue a job from its checkpoint")
-    p_resume.add_argument("checkpoint", help="checkpoint file written by `gradfree run`")
+    p_resume = sub.add_parser(
+        "resume",
+        help="continue a job from its checkpoint",
+        description=(
+            "Continue a job exactly where it stopped. The objective, method and output "
+            "directory come from the job file (never from the checkpoint, which only "
+            "gives the run's progress and must agree with the job file). Give the job "
+            "file, or the checkpoint and --job; with a checkpoint alone, the job file "
+            "beside it (in its directory or the one above) that names it is used."
+        ),
+    )
+    p_resume.add_argument("checkpoint", help="the job file, or a checkpoint it wrote")
+    p_resume.add_argument("--job", help="the job file (TOML) that started the run")
     p_resume.add_argument("--progress", action="store_true", help="show a tqdm progress bar")
     p_plot = sub.add_parser("plot", help="draw convergence.png from a run's history.csv")
     p_plot.add_argument("run_dir", help="output directory of `gradfree run`")
@@ -196,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("--maxfev must be >= 1")
         demo(maxfev=args.maxfev, seed=args.seed)
         return 0
-    from ._job import load_job, resume_job, run_job
+    from ._job import find_job_file, load_job, resume_job, run_job
 
     progress = bool(getattr(args, "progress", False))
     if progress:
@@ -210,7 +168,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             job = load_job(args.job)
             res = run_job(job, progress=progress, search=Path(args.job).resolve().parent)
         elif args.command == "resume":
-            job, res = resume_job(args.checkpoint, progress=progress)
+            checkpoint: Path | None = Path(args.checkpoint)
+            if checkpoint is not None and checkpoint.suffix == ".toml":
+                if args.job is not None:
+                    parser.error("give the job file once: `resume JOB.toml` or `--job`")
+                job_file, checkpoint = checkpoint, None
+            elif args.job is not None:
+                job_file = Path(args.job)
+            else:
+                job_file = find_job_file(args.checkpoint)
+            job = load_job(job_file)
+            res = resume_job(
+                job,
+                checkpoint=checkpoint,
+                progress=progress,
+                search=job_file.resolve().parent,
+            )
         else:
             try:
                 out = plot_run(args.run_dir)
