@@ -230,7 +230,8 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
 
     Examples
     --------
-    >>>     >>> path = Path(tempfile.mkdtemp()) / "bad.ckpt"
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "bad.ckpt"
     >>> _ = path.write_bytes(b"not a zip")
     >>> read_metadata(path)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
