@@ -271,3 +271,20 @@ def test_temp_files_of_interrupted_writes_are_removed_on_the_next_start(legit):
     assert main(["resume", str(job)]) == 0
     assert not any(p.exists() for p in stale)
     assert not list(ckpt.parent.glob(".*.tmp"))
+
+
+def test_optimizer_load_checks_the_pending_population(tmp_path):
+    opt = gradfree.Optimizer("cma-es", np.zeros(3), rng=0, popsize=6)
+    opt.ask()
+    path = tmp_path / "opt.npz"
+    opt.save(path)
+    assert gradfree.Optimizer.load(path).pending.shape == (6, 3)
+
+    def edit(meta, arrays):
+        key = meta["driver"]["__dict__"]["pending"]["__array__"]
+        arrays[key] = np.zeros((6, 5))
+        meta["driver"]["__dict__"]["pending"]["shape"] = [6, 5]
+
+    evil = _tamper(path, tmp_path / "evil.npz", edit)
+    with pytest.raises(ValueError, match=r"`driver.pending` must be an array of shape \(n, d\)"):
+        gradfree.Optimizer.load(evil)
