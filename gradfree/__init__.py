@@ -14,10 +14,9 @@ from ._random import check_rng
 from ._result import Status
 from ._run import iterate, resume, run
 from ._validate import GradfreeWarning
+from ._version import __version__
 from .es import CMAES, LMMAES, PGPE, SNES, XNES, OpenES, SepCMAES
 from .evaluators import as_evaluator
-
-__version__ = "0.1.0"
 
 __all__ = [
     "Bounded",

@@ -55,6 +55,7 @@ from array_api_compat import is_numpy_array
 
 from ._atomic import atomic_write
 from ._codec import _Decoder, _Encoder, decode, encode
+from ._version import __version__
 
 __all__ = [
     "FORMAT_VERSION",
@@ -91,7 +92,8 @@ class Checkpoint:
 
 
 def method_name(strategy: Any) -> str:
-    """A readable name of `strategy`: its `gradfree.METHODS` key, wrappers around it.
+    """A readable name of `strategy`: its class's ``name`` (its `gradfree.METHODS` key),
+    with the wrappers around it.
 
     Examples
     --------
@@ -99,12 +101,9 @@ def method_name(strategy: Any) -> str:
     >>> method_name(CMAES()), method_name(Restarts(CMAES()))
     ('cma-es', 'restarts(cma-es)')
     """
-    from ._minimize import METHODS
-
-    names = {cls: key for key, cls in METHODS.items()}
     cls = type(strategy)
-    if cls in names:
-        return names[cls]
+    if isinstance(cls.__dict__.get("name"), str):  # declared by the class itself
+        return cls.__dict__["name"]
     inner = getattr(strategy, "strategy", None)
     if inner is not None and hasattr(inner, "init"):
         return f"{cls.__name__.lower()}({method_name(inner)})"
@@ -158,8 +157,6 @@ def save_checkpoint(
     >>> ckpt.method, ckpt.state.mean
     ('openai-es', array([1., 1.]))
     """
-    import gradfree
-
     like = driver.get("x0")
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"`rng` must be a numpy.random.Generator; got {type(rng).__name__}.")
@@ -167,7 +164,7 @@ def save_checkpoint(
     meta = {
         "format": _FORMAT,
         "version": FORMAT_VERSION,
-        "versions": {"gradfree": gradfree.__version__, "numpy": np.__version__},
+        "versions": {"gradfree": __version__, "numpy": np.__version__},
         "method": method_name(strategy),
         "x0": None if like is None else {"shape": list(like.shape), "dtype": str(like.dtype)},
         "strategy": enc(strategy, "strategy"),

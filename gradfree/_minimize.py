@@ -17,21 +17,10 @@ from ._bounds import BOUND_METHODS
 from ._constrained import Constrained, ConstrainedObjective, parse_constraints
 from ._integrality import Integrality, check_integrality
 from ._random import check_rng
+from ._registry import DEFAULT_METHOD, METHODS, resolve_method
 from ._run import run
 from ._typing import Array, Objective, Strategy
 from ._validate import check_bounds, check_choice, check_x0
-from .es import (
-    CMAES,
-    LMMAES,
-    PGPE,
-    SNES,
-    XNES,
-    OpenES,
-    Restarts,
-    SepCMAES,
-    UncertaintyHandling,
-)
-from .kalman import EKI, EKS, ETKI, TEKI, UKI
 
 __all__ = [
     "DEFAULT_METHOD",
@@ -42,87 +31,7 @@ __all__ = [
     "scipy_method",
 ]
 
-METHODS: dict[str, type] = {
-    "cma-es": CMAES,
-    "eki": EKI,
-    "eks": EKS,
-    "etki": ETKI,
-    "lm-ma-es": LMMAES,
-    "openai-es": OpenES,
-    "pgpe": PGPE,
-    "sep-cma-es": SepCMAES,
-    "snes": SNES,
-    "teki": TEKI,
-    "uki": UKI,
-    "xnes": XNES,
-}
-"""Registered methods: lowercase, hyphenated name -> strategy class."""
-
-DEFAULT_METHOD = "cma-es"
-
-_RESTART_KEYS = ("restarts", "max_restarts", "popsize_factor", "restart_x0")
 _WRAPPER_KEYS = ("bounds_method", "margin", "feasibility_tol")  # options of the wrappers
-
-
-def resolve_method(method: Any, options: Mapping[str, Any] | None = None) -> Strategy:
-    """Turn a registry key, strategy class or configured instance into a strategy.
-
-    Parameters
-    ----------
-    method : str, strategy class or strategy instance
-    options : dict, optional
-        Hyperparameters for the strategy's config; an unknown name is a `TypeError`
-        that lists the valid ones. ``restarts='ipop'|'bipop'`` (with ``max_restarts``,
-        ``popsize_factor``, ``restart_x0``) wraps the strategy in
-        `gradfree.es.Restarts`; ``noise_handling=True`` wraps it in
-        `gradfree.es.UncertaintyHandling` (UH-CMA-ES, for noisy objectives).
-
-    Raises
-    ------
-    ValueError
-        For an unknown method name.
-    TypeError
-        For an unknown option or a `method` of the wrong type.
-
-    Examples
-    --------
-    >>> resolve_method("openai-es", {"popsize": 10}).popsize
-    10
-    """
-    if options is not None and not isinstance(options, Mapping):
-        raise TypeError(f"`options` must be a dict; got {type(options).__name__}.")
-    options = dict(options or {})
-    restart = {k: options.pop(k) for k in _RESTART_KEYS if k in options}
-    noise = options.pop("noise_handling", False)
-    if not isinstance(noise, bool):
-        raise TypeError(f"`noise_handling` must be a bool; got {noise!r}.")
-    if isinstance(method, str):
-        key = method.lower()
-        if key not in METHODS:
-            raise ValueError(f"unknown `method` {method!r}; choose one of {sorted(METHODS)}.")
-        method = METHODS[key]
-    if isinstance(method, type):
-        method = method()
-    if not all(callable(getattr(method, a, None)) for a in ("init", "ask", "tell")):
-        raise TypeError(
-            "`method` must be a name in gradfree.METHODS, a strategy class or a configured "
-            f"strategy with init/ask/tell; got {method!r}."
-        )
-    if hasattr(method, "with_options"):
-        method = method.with_options(options)
-    elif options:
-        raise TypeError(f"`options`: {type(method).__name__} takes no options; configure it.")
-    if noise:
-        if restart.get("restarts"):
-            raise ValueError("`noise_handling` and `restarts` cannot be combined yet.")
-        method = UncertaintyHandling(method)
-    if restart:
-        kind = restart.pop("restarts", None)
-        if kind is None:
-            raise TypeError(f"`options` {sorted(restart)} need `restarts='ipop'|'bipop'`.")
-        if kind is not False:
-            method = Restarts(method, kind=kind, **restart)  # the wrapper works on any method
-    return method
 
 
 def build_strategy(

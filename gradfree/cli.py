@@ -23,10 +23,10 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from . import __version__
 from ._history import plot_run
 from ._minimize import METHODS, minimize
 from ._result import Status
+from ._version import __version__
 from .testing import Rotated, ellipsoid, problem_for, rosenbrock, sphere
 
 __all__ = ["main", "plot_run"]

@@ -11,7 +11,11 @@ from ._sepcma import SepCMAES, SepCMAESState
 from ._snes import SNES, SNESState
 from ._xnes import XNES, XNESState
 
+STRATEGIES: tuple[type, ...] = (CMAES, SepCMAES, LMMAES, XNES, SNES, PGPE, OpenES)
+"""The strategy classes of this family (each declares its ``name``)."""
+
 __all__ = [
+    "STRATEGIES",
     "CMABase",
     "CMAES",
     "CMAESState",

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -79,6 +79,8 @@ class CMAES(CMABase):
     >>> res.fun < 1e-10, res.success
     (True, True)
     """
+
+    name: ClassVar[str] = "cma-es"
 
     # -- ask / tell ---------------------------------------------------------------------
     def init(self, x0: Array, *, rng: Any) -> CMAESState:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -203,6 +203,8 @@ class LMMAES(CMABase):
     >>> res.fun < 1e-10, res.success
     (True, True)
     """
+
+    name: ClassVar[str] = "lm-ma-es"
 
     active: bool = False
     n_vectors: int | None = None

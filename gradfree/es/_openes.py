@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import cached_property
-from typing import Any
+from typing import Any, ClassVar
 
 from .._array import get_xp
 from .._base import StrategyBase
@@ -70,6 +70,8 @@ class OpenES(StrategyBase):
     >>> res.fun < 1e-2
     True
     """
+
+    name: ClassVar[str] = "openai-es"
 
     popsize: int = 50
     sigma: float = 0.1

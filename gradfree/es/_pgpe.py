@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import cached_property
-from typing import Any
+from typing import Any, ClassVar
 
 from .._array import get_xp, to_host
 from .._base import StrategyBase
@@ -159,6 +159,8 @@ class PGPE(StrategyBase):
     >>> res.fun < 1e-2
     True
     """
+
+    name: ClassVar[str] = "pgpe"
 
     popsize: int | None = None
     sigma0: float = 1.0

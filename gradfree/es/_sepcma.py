@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -62,6 +62,8 @@ class SepCMAES(CMABase):
     >>> res.fun < 1e-10, res.success
     (True, True)
     """
+
+    name: ClassVar[str] = "sep-cma-es"
 
     def init(self, x0: Array, *, rng: Any) -> SepCMAESState:
         del rng  # deterministic start

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, ClassVar
 
 from .._array import get_xp, to_host
 from .._base import StrategyBase
@@ -80,6 +80,8 @@ class SNES(StrategyBase):
     >>> res.fun < 1e-8
     True
     """
+
+    name: ClassVar[str] = "snes"
 
     popsize: int | None = None
     sigma0: float = 1.0

@@ -39,12 +39,13 @@ from ._minibatch import (
     RandomFixedSizeMinibatcher,
     solve_minibatched,
 )
-from ._problem import KALMAN_METHODS, InverseProblem, solve
+from ._problem import STRATEGIES, InverseProblem, solve
 from ._schedulers import DataMisfitController, DefaultScheduler, EKSStable, Scheduler
 from ._transforms import ConstrainedGaussian, Transform, constrained_gaussian
 from ._uki import UKI, UKIState
 
 __all__ = [
+    "STRATEGIES",
     "FixedMinibatcher",
     "Minibatch",
     "ObservationSeries",
@@ -67,7 +68,6 @@ __all__ = [
     "Gaussian",
     "Inflation",
     "InverseProblem",
-    "KALMAN_METHODS",
     "Localizer",
     "MultiplicativeInflation",
     "NesterovAccelerator",

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -149,6 +149,8 @@ class EKI(EnsembleKalmanBase):
     True
     """
 
+    name: ClassVar[str] = "eki"
+
     perturbed: bool = True
     localization: Any = None
 
@@ -213,6 +215,8 @@ class TEKI(EKI):
     >>> np.round(res.state.ensemble.mean(axis=0), 4)   # (A^T A + I)^{-1} A^T 2
     array([0.6667, 0.6667])
     """
+
+    name: ClassVar[str] = "teki"
 
     regularization: float = 1.0
 

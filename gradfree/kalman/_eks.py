@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -90,6 +90,8 @@ class EKS(EnsembleKalmanBase):
     >>> bool(abs(U.mean() - 1.6) < 0.1), bool(abs(U.var() - 0.2) < 0.05)
     (True, True)
     """
+
+    name: ClassVar[str] = "eks"
 
     sampler: str = "aldi"
     scheduler: Any = EKSStable(alpha=0.1)

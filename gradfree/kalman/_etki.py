@@ -52,7 +52,7 @@ centred (``sum_j b_j = 0``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -104,6 +104,8 @@ class ETKI(EnsembleKalmanBase):
     >>> bool(np.allclose(res.state.ensemble.mean(axis=0), x_ls, atol=1e-6))
     True
     """
+
+    name: ClassVar[str] = "etki"
 
     localization: Any = None
 

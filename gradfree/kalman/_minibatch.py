@@ -46,7 +46,7 @@ from .._typing import Array
 from .._validate import check_int
 from ._ensemble import EnsembleKalmanBase, EnsembleKalmanState
 from ._gaussian import Gaussian, as_vector, like
-from ._problem import KALMAN_METHODS, InverseProblem
+from ._problem import InverseProblem, configure, kalman_class
 from ._schedulers import DataMisfitController
 
 __all__ = [
@@ -345,20 +345,18 @@ class _ProblemForward:
 
 
 def _strategy(method: Any, options: Mapping[str, Any] | None, prior: Gaussian | None) -> Any:
-    from .._minimize import resolve_method  # deferred: _minimize registers these methods
-
     if options is not None and not isinstance(options, Mapping):
         raise TypeError(f"`options` must be a dict; got {type(options).__name__}.")
     opts = dict(options or {})
     if isinstance(method, str):
-        key = method.lower()
-        if key not in KALMAN_METHODS or key == "uki":
-            names = sorted(set(KALMAN_METHODS) - {"uki"})
-            raise ValueError(f"unknown `method` {method!r}; choose one of {names}.")
-        method = KALMAN_METHODS[key]
+        method = kalman_class(method, ensemble_only=True)
+    if isinstance(method, type) and not issubclass(method, EnsembleKalmanBase):
+        raise TypeError(
+            f"`method` must be an ensemble Kalman strategy (EKI, ETKI, TEKI, EKS); got {method!r}."
+        )
     if isinstance(method, type) and "scheduler" not in opts and _defaults_to_dmc(method):
         opts["scheduler"] = DataMisfitController(on_terminate="continue")
-    strategy = resolve_method(method, opts)
+    strategy = configure(method, opts)
     if not isinstance(strategy, EnsembleKalmanBase):
         raise TypeError(
             f"`method` must be an ensemble Kalman strategy (EKI, ETKI, TEKI, EKS); got {method!r}."

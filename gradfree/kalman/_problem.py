@@ -29,16 +29,56 @@ from ._gaussian import Gaussian, as_vector, like
 from ._transforms import Transform
 from ._uki import UKI, UKIState
 
-__all__ = ["KALMAN_METHODS", "InverseProblem", "solve"]
+__all__ = ["STRATEGIES", "InverseProblem", "configure", "kalman_class", "solve"]
 
-KALMAN_METHODS: dict[str, type] = {
-    "eki": EKI,
-    "eks": EKS,
-    "etki": ETKI,
-    "teki": TEKI,
-    "uki": UKI,
-}
-"""The ensemble Kalman strategies by name (the keys they have in `gradfree.METHODS`)."""
+STRATEGIES: tuple[type, ...] = (EKI, ETKI, TEKI, EKS, UKI)
+"""The strategy classes of this family (each declares its ``name``)."""
+
+
+def configure(method: Any, options: Mapping[str, Any] | None) -> Any:
+    """A configured Kalman strategy from a name, a class or an instance, plus `options`.
+
+    Raises
+    ------
+    ValueError, TypeError
+        For an unknown name or option, or a strategy that is not a Kalman method.
+
+    Examples
+    --------
+    >>> configure("eki", {"n_ensemble": 12}).n_ensemble
+    12
+    """
+    if isinstance(method, str):
+        method = kalman_class(method)
+    if isinstance(method, type):
+        method = method()
+    if not isinstance(method, (EnsembleKalmanBase, UKI)):
+        raise TypeError(
+            "`method` must be an ensemble Kalman strategy (EKI, ETKI, TEKI, EKS) or UKI; "
+            f"got {method!r}."
+        )
+    return method.with_options(dict(options or {}))
+
+
+def kalman_class(method: str, *, ensemble_only: bool = False) -> type:
+    """The Kalman strategy class registered under `method` (`gradfree.METHODS`).
+
+    Examples
+    --------
+    >>> kalman_class("ETKI").__name__
+    'ETKI'
+    >>> kalman_class("cma-es")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown `method` 'cma-es'; choose one of ['eki', 'eks', 'etki', 'teki', 'uki'].
+    """
+    kinds = (EnsembleKalmanBase,) if ensemble_only else (EnsembleKalmanBase, UKI)
+    names = {c.name: c for c in STRATEGIES if issubclass(c, kinds)}
+    cls = names.get(method.lower())
+    if cls is None:
+        raise ValueError(f"unknown `method` {method!r}; choose one of {sorted(names)}.")
+    return cls
+
 
 COV_MAX_DIM = 4096
 """`solve` returns the ensemble covariance as a matrix only up to this dimension."""
@@ -217,8 +257,6 @@ def solve(
     >>> res.message[:42], res.ensemble.shape, res.cov.shape
     ('DataMisfitController: algorithm time t = 1', (20, 2), (2, 2))
     """
-    from .._minimize import resolve_method  # deferred: _minimize registers these methods
-
     if not isinstance(problem, InverseProblem):
         raise TypeError(f"`problem` must be an InverseProblem; got {type(problem).__name__}.")
     if options is not None and not isinstance(options, Mapping):
@@ -226,19 +264,7 @@ def solve(
     opts = dict(options or {})
     if n_ensemble is not None:
         opts["n_ensemble"] = n_ensemble
-    if isinstance(method, str):
-        key = method.lower()
-        if key not in KALMAN_METHODS:
-            raise ValueError(
-                f"unknown `method` {method!r}; choose one of {sorted(KALMAN_METHODS)}."
-            )
-        method = KALMAN_METHODS[key]
-    strategy = resolve_method(method, opts)
-    if not isinstance(strategy, (EnsembleKalmanBase, UKI)):
-        raise TypeError(
-            "`method` must be an ensemble Kalman strategy (EKI, ETKI, TEKI, EKS) or UKI; "
-            f"got {strategy!r}."
-        )
+    strategy = configure(method, opts)
     if strategy.prior is not None and strategy.prior is not problem.prior:
         raise ValueError("`method` has its own `prior`; `solve` uses the problem's prior.")
     strategy = dataclasses.replace(strategy, prior=problem.prior)

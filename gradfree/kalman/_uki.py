@@ -160,6 +160,8 @@ class UKI(StrategyBase):
     True
     """
 
+    name: ClassVar[str] = "uki"
+
     alpha: float = 1.0
     update_freq: int | None = None
     impose_prior: bool = False

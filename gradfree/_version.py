@@ -1,0 +1,3 @@
+"""The package version (a leaf module: read by the checkpoints and the build)."""
+
+__version__ = "0.1.0"
