@@ -58,8 +58,8 @@ from ._driver import Run
 from ._history import HISTORY_COLUMNS, HistoryWriter, plot_run
 from ._random import check_rng
 from ._result import Status
-from ._runloop import _loop, _Saver
-from .evaluators import as_evaluator, wrap_objective
+from ._runloop import _Saver, run_to_stop
+from .evaluators import as_evaluator
 
 __all__ = [
     "HISTORY_COLUMNS",
@@ -456,12 +456,17 @@ def _run_to_stop(
     saver = _Saver.create(
         job.checkpoint, job.checkpoint_every, job.checkpoint_seconds, job.walltime
     )
-    assert saver is not None  # a job always checkpoints
     saver.job = job.to_meta()
     evaluator = as_evaluator(job.workers, timeout=job.timeout)
     try:
-        return _loop(
-            state, evaluator, wrap_objective(fun, (), job.on_error), writer, progress, saver
+        return run_to_stop(
+            state,
+            evaluator,
+            fun,
+            on_error=job.on_error,
+            callback=writer,
+            progress=progress,
+            saver=saver,
         )
     finally:
         evaluator.close()

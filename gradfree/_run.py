@@ -16,10 +16,10 @@ from scipy.optimize import OptimizeResult
 from ._checkpoint import load_checkpoint, read_metadata
 from ._driver import Run
 from ._random import check_rng
-from ._runloop import _loop, _Saver
+from ._runloop import _Saver, generations, run_to_stop
 from ._typing import Array, Objective, Strategy
 from ._validate import check_x0
-from .evaluators import BaseEvaluator, as_evaluator, wrap_objective
+from .evaluators import BaseEvaluator, as_evaluator
 
 __all__ = ["iterate", "resume", "run"]
 
@@ -53,13 +53,12 @@ def iterate(
     >>> [r.nit for r in results], results[-1].message
     ([1, 2, 3, 4, 5], 'Maximum number of iterations (`maxiter`) reached.')
     """
-    job, evaluator, f = _start(
-        strategy, fun, x0, args, rng, workers, maxiter, maxfev, tol, on_error, history, timeout
+    job, evaluator = _start(
+        strategy, fun, x0, rng, workers, maxiter, maxfev, tol, history, timeout
     )
     try:
-        while job.status is None:
-            job.step(evaluator, f)
-            yield job.result(final=job.status is not None)
+        for step in generations(job, evaluator, fun, args=args, on_error=on_error):
+            yield step.result(final=step.status is not None)
     finally:
         if evaluator is not workers:
             evaluator.close()
@@ -116,11 +115,20 @@ def run(
     if callback is not None and not callable(callback):
         raise TypeError(f"`callback` must be callable; got {type(callback).__name__}.")
     saver = _Saver.create(checkpoint, checkpoint_every, checkpoint_seconds, walltime)
-    job, evaluator, f = _start(
-        strategy, fun, x0, args, rng, workers, maxiter, maxfev, tol, on_error, history, timeout
+    job, evaluator = _start(
+        strategy, fun, x0, rng, workers, maxiter, maxfev, tol, history, timeout
     )
     try:
-        return _loop(job, evaluator, f, callback, progress, saver)
+        return run_to_stop(
+            job,
+            evaluator,
+            fun,
+            args=args,
+            on_error=on_error,
+            callback=callback,
+            progress=progress,
+            saver=saver,
+        )
     finally:
         if evaluator is not workers:
             evaluator.close()
@@ -190,8 +198,15 @@ def resume(
         saver.job = read_metadata(checkpoint)["job"] if job is None else job
     evaluator = as_evaluator(workers, timeout=timeout)
     try:
-        return _loop(
-            restored, evaluator, wrap_objective(fun, args, on_error), callback, progress, saver
+        return run_to_stop(
+            restored,
+            evaluator,
+            fun,
+            args=args,
+            on_error=on_error,
+            callback=callback,
+            progress=progress,
+            saver=saver,
         )
     finally:
         if evaluator is not workers:
@@ -228,20 +243,19 @@ def _start(
     strategy: Strategy,
     fun: Objective,
     x0: Array,
-    args: tuple[Any, ...],
     rng: Any,
     workers: Any,
     maxiter: int | None,
     maxfev: int | None,
     tol: float | None,
-    on_error: str,
     history: int,
     timeout: float | None = None,
-) -> tuple[Run, BaseEvaluator, Objective]:
-    """The run's bookkeeping, its evaluator and the wrapped objective (shared setup)."""
+) -> tuple[Run, BaseEvaluator]:
+    """The run's bookkeeping and its evaluator (the setup every front door shares)."""
+    if not callable(fun):
+        raise TypeError(f"`fun` must be callable; got {type(fun).__name__}.")
     job = Run(
         strategy, x0, rng=check_rng(rng), maxiter=maxiter, maxfev=maxfev, tol=tol, history=history
     )
     job.objective = fun
-    evaluator = as_evaluator(workers, timeout=timeout)
-    return job, evaluator, wrap_objective(fun, args, on_error)
+    return job, as_evaluator(workers, timeout=timeout)

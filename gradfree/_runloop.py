@@ -1,18 +1,19 @@
-"""The generation loop of `run` and `resume`: callback, progress bar, checkpoints and
-walltime (the bookkeeping itself is `gradfree._driver.Run`)."""
+"""The one generation loop (`generations`), with its hooks: callback, progress bar,
+checkpoints and walltime (the bookkeeping itself is `gradfree._driver.Run`)."""
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from scipy.optimize import OptimizeResult
 
 from ._atomic import remove_stale_temps
+from ._evaluation import wrap_objective
 from ._result import Status
-from ._typing import Objective
+from ._typing import Objective, ScheduledObjective
 from ._validate import check_int, check_nonnegative
 from .evaluators import BaseEvaluator
 
@@ -20,22 +21,41 @@ if TYPE_CHECKING:
     from ._driver import Run
 
 
-def _loop(
+def generations(
     job: Run,
     evaluator: BaseEvaluator,
-    f: Objective,
-    callback: Callable[[OptimizeResult], Any] | None,
-    progress: bool,
-    saver: _Saver | None,
-) -> OptimizeResult:
-    """Step `job` to a stop rule with callback, progress bar, checkpoints and walltime."""
+    fun: Objective,
+    *,
+    args: tuple[Any, ...] = (),
+    on_error: str = "raise",
+    callback: Callable[[OptimizeResult], Any] | None = None,
+    progress: bool = False,
+    saver: _Saver | None = None,
+) -> Iterator[Run]:
+    """The one generation loop of the package: step `job` to a stop rule.
+
+    After each generation, in this order: the progress bar, `callback` (raising
+    `StopIteration` in it ends the run with ``Status.CALLBACK``), and `saver`
+    (checkpoints and the walltime stop); then the run is yielded. A scheduled
+    objective (`gradfree._typing.ScheduledObjective`, e.g. a minibatch schedule) is
+    asked for generation ``job.nit``'s function each time, so what it evaluates is a
+    pure function of the iteration. `run_to_stop`, `gradfree.iterate`, `run`,
+    `resume`, the batch jobs and the minibatched Kalman runs all go through here.
+    """
     if callback is not None and not callable(callback):
         raise TypeError(f"`callback` must be callable; got {type(callback).__name__}.")
-    bar = _progress_bar(progress)
+    scheduled = isinstance(fun, ScheduledObjective)
+    f = None if scheduled else wrap_objective(fun, args, on_error)
+    bar = _progress_bar(progress, job)
     try:
         while job.status is None:
+            if scheduled:
+                f = wrap_objective(fun.at(job.nit), args, on_error)
             job.step(evaluator, f)
             if bar is not None:
+                if bar.total is None and job.popsize:  # budgets known after generation 1
+                    maxfev = job.maxfev // job.popsize if job.maxfev else None
+                    bar.total = job.maxiter or maxfev
                 bar.update(1)
                 bar.set_postfix(fun=f"{job.best_fun:.6g}", nfev=job.nfev, refresh=False)
             if callback is not None:
@@ -44,11 +64,21 @@ def _loop(
                 except StopIteration:
                     if job.status is None:
                         job.stop_with(Status.CALLBACK)
-            if saver is not None and saver.after_generation(job):
+            stop = saver is not None and saver.after_generation(job)
+            yield job
+            if stop:
                 break
     finally:
         if bar is not None:
             bar.close()
+
+
+def run_to_stop(
+    job: Run, evaluator: BaseEvaluator, fun: Objective, **hooks: Any
+) -> OptimizeResult:
+    """`generations` to the end; the final `OptimizeResult`."""
+    for _ in generations(job, evaluator, fun, **hooks):
+        pass
     return job.result(final=True)
 
 
@@ -118,7 +148,8 @@ class _Saver:
         return False
 
 
-def _progress_bar(progress: bool) -> Any:
+def _progress_bar(progress: bool, job: Run) -> Any:
+    """A tqdm bar over generations; with a known ``maxiter`` it has a total and an ETA."""
     if not isinstance(progress, bool):
         raise TypeError(f"`progress` must be a bool; got {type(progress).__name__}.")
     if not progress:
@@ -127,4 +158,4 @@ def _progress_bar(progress: bool) -> Any:
         from tqdm.auto import tqdm
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError("`progress=True` needs tqdm: pip install tqdm") from exc
-    return tqdm(desc="gradfree", unit="gen")
+    return tqdm(desc="gradfree", unit="gen", total=job.maxiter, initial=job.nit)

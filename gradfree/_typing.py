@@ -39,6 +39,18 @@ class Strategy(Protocol):
     def loss(self, values: Array) -> Array: ...
 
 
+@runtime_checkable
+class ScheduledObjective(Protocol):
+    """An objective that changes with the iteration, as a pure function of it.
+
+    ``at(k)`` is the objective of generation ``k`` (0-based), e.g. the loss on
+    minibatch ``k`` of a fixed, seeded schedule. The loop asks for it each generation,
+    so a checkpointed run resumes on the same batches with no objective state saved.
+    """
+
+    def at(self, iteration: int) -> Objective: ...
+
+
 class UpdateRule(Protocol):
     """A first-order rule: ``init(params) -> state``, ``step(grad, state) -> (step, state)``."""
 
