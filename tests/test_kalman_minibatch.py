@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from gradfree.kalman import EKI, DefaultScheduler, InverseProblem, solve
+from gradfree import Status
+from gradfree.kalman import EKI, DefaultScheduler, InverseProblem, resume_minibatched, solve
 from gradfree.kalman._minibatch import (
     FixedMinibatcher,
     ObservationSeries,
@@ -152,9 +153,10 @@ def test_callback_stops_and_sees_the_batch():
     series = ObservationSeries(y, 0.01, FixedMinibatcher(5))
     seen = []
 
-    def callback(state, batch):
-        seen.append(batch.indices.tolist())
-        return len(seen) == 3
+    def callback(res):
+        seen.append(series.batch(res.nit - 1).indices.tolist())
+        if len(seen) == 3:
+            raise StopIteration
 
     res = solve_minibatched(
         lambda U, idx: U @ A[idx].T,
@@ -166,8 +168,57 @@ def test_callback_stops_and_sees_the_batch():
         workers="vectorized",
         callback=callback,
     )
-    assert res.nit == 3 and res.message == "Stopped by `callback`."
+    assert res.nit == 3 and res.status == Status.CALLBACK and not res.success
     assert seen == [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9], [10, 11, 12, 13, 14]]
+
+
+def _problem_series(n=30, size=6):
+    A, y = _linear(n=n)
+    return A, ObservationSeries(y, 0.01, RandomFixedSizeMinibatcher(size, rng=4))
+
+
+def test_minibatched_runs_respect_maxfev_and_report_a_status():
+    A, series = _problem_series()
+    kw = dict(x0=np.zeros(3), n_ensemble=10, epochs=4, rng=0, workers="vectorized")
+    done = solve_minibatched(lambda U, idx: U @ A[idx].T, series, **kw)
+    assert done.status == Status.MAXITER and done.nit == 20 and done.nfev == 200
+    assert done.message == "Completed 4 epochs of 5 minibatches."
+    cut = solve_minibatched(lambda U, idx: U @ A[idx].T, series, maxfev=75, **kw)
+    assert cut.status == Status.MAXFEV and cut.nfev == 70 and cut.nit == 7
+    assert len(cut.misfits) == 7 and cut.epochs == 7 / 5
+
+
+def test_minibatched_nan_members_are_counted_and_the_run_goes_on():
+    A, series = _problem_series()
+
+    def flaky(U, idx):
+        G = U @ A[idx].T
+        G[::4] = np.nan  # a quarter of the members fail every iteration
+        return G
+
+    res = solve_minibatched(
+        flaky, series, x0=np.zeros(3), n_ensemble=12, epochs=10, rng=0, workers="vectorized"
+    )
+    assert res.failures["count"] == 3 * res.nit and res.status == Status.MAXITER
+    truth = np.arange(1.0, 4.0)
+    assert np.linalg.norm(res.x - truth) < 0.1 * np.linalg.norm(truth)  # x0 = 0
+
+
+def test_minibatched_runs_resume_exactly(tmp_path):
+    A, series = _problem_series()
+    fwd = lambda U, idx: U @ A[idx].T  # noqa: E731
+    kw = dict(x0=np.zeros(3), n_ensemble=10, epochs=3, rng=2, workers="vectorized")
+    full = solve_minibatched(fwd, series, **kw)
+    path = tmp_path / "mb.npz"
+    part = solve_minibatched(fwd, series, **kw, checkpoint=path, walltime=0)
+    assert part.status == Status.WALLTIME and part.nit == 1
+    while True:
+        rest = resume_minibatched(path, fwd, series, workers="vectorized", walltime=0)
+        if rest.status != Status.WALLTIME:
+            break
+    assert rest.nit == full.nit and rest.nfev == full.nfev
+    np.testing.assert_array_equal(rest.ensemble, full.ensemble)
+    np.testing.assert_array_equal(rest.history["fun"], full.history["fun"])
 
 
 @pytest.mark.parametrize(

@@ -35,8 +35,10 @@ from ._localization import SEC, BernoulliDropout, Localizer, SECFisher, SECNice
 from ._minibatch import (
     FixedMinibatcher,
     Minibatch,
+    MinibatchResiduals,
     ObservationSeries,
     RandomFixedSizeMinibatcher,
+    resume_minibatched,
     solve_minibatched,
 )
 from ._problem import STRATEGIES, InverseProblem, solve
@@ -48,8 +50,10 @@ __all__ = [
     "STRATEGIES",
     "FixedMinibatcher",
     "Minibatch",
+    "MinibatchResiduals",
     "ObservationSeries",
     "RandomFixedSizeMinibatcher",
+    "resume_minibatched",
     "solve_minibatched",
     "Accelerator",
     "AdditiveInflation",

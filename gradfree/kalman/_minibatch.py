@@ -15,10 +15,10 @@ block-diagonal noise covariance ``Gamma = blockdiag(Gamma_1, ..., Gamma_N)``. A
 Iteration ``k`` uses batch ``k mod n_batches`` of epoch ``k // n_batches``: the
 schedule is a pure function of ``k`` and the seed (`ObservationSeries.batch`), so
 nothing is hidden in a call counter and a run can be replayed or resumed at any
-iteration. `solve_minibatched` drives an existing ensemble Kalman strategy (`EKI`,
-`ETKI`, `TEKI`, `EKS`) through its own ``init`` / ``ask`` / ``tell``: each
-iteration evaluates the forward map restricted to the batch, ``G_B(u)``, whitens it
-with the batch's block ``Gamma_B^{-1/2} (G_B(u) - y_B)`` and tells the strategy.
+iteration. `solve_minibatched` runs an ensemble Kalman strategy (`EKI`, `ETKI`,
+`TEKI`, `EKS`) through the package's one loop with `MinibatchResiduals`, a scheduled
+objective: iteration ``k`` evaluates the forward map restricted to batch ``k``,
+``G_B(u)``, whitened with the batch's block, ``Gamma_B^{-1/2} (G_B(u) - y_B)``.
 ``tell`` stays pure (its draws come from the seed set in ``ask``), and the number of
 outputs may change between iterations, so the run is deterministic given `rng` and
 the minibatcher's seed. The strategy's scheduler sees one batch at a time; the
@@ -42,18 +42,23 @@ from scipy.optimize import OptimizeResult
 
 from .._array import get_xp
 from .._random import check_rng
+from .._result import Status
+from .._run import run
 from .._typing import Array
 from .._validate import check_int
-from ._ensemble import EnsembleKalmanBase, EnsembleKalmanState
-from ._gaussian import Gaussian, as_vector, like
-from ._problem import InverseProblem, configure, kalman_class
+from ..evaluators import as_evaluator
+from ._ensemble import EnsembleKalmanBase
+from ._gaussian import Gaussian, as_vector
+from ._problem import InverseProblem, _attach_ensemble, configure, kalman_class
 from ._schedulers import DataMisfitController
 
 __all__ = [
     "FixedMinibatcher",
     "Minibatch",
+    "MinibatchResiduals",
     "ObservationSeries",
     "RandomFixedSizeMinibatcher",
+    "resume_minibatched",
     "solve_minibatched",
 ]
 
@@ -344,6 +349,54 @@ class _ProblemForward:
         return xp.take(g, xp.asarray(cols, device=dev), axis=-1)
 
 
+@dataclass(frozen=True)
+class _WhitenedBatch:
+    """``u -> Gamma_B^{-1/2} (G_B(u) - y_B)`` for one batch (picklable for process pools)."""
+
+    forward: _BatchForward
+    observation: Gaussian
+
+    def __call__(self, u: Array) -> Array:
+        g = self.forward(u)
+        m = self.observation.dim
+        if g.shape[-1] != m:
+            raise ValueError(
+                f"the forward model returned {g.shape[-1]} outputs per member for "
+                f"{len(self.forward.indices)} data points; expected {m}."
+            )
+        return self.observation.like(g).whiten(g)
+
+
+@dataclass(frozen=True)
+class MinibatchResiduals:
+    """The whitened residuals of iteration ``k``'s minibatch: a `ScheduledObjective`.
+
+    ``at(k)`` is ``u -> Gamma_B^{-1/2} (G_B(u) - y_B)`` with ``B = series.batch(k)``, a
+    pure function of ``k`` and the minibatcher's seed, so a checkpointed run resumes on
+    the same batches. `solve_minibatched` builds it; `resume_minibatched` rebuilds it.
+
+    Examples
+    --------
+    >>> series = ObservationSeries(np.arange(4.0), 1.0, FixedMinibatcher([[0, 1], [2, 3]]))
+    >>> res = MinibatchResiduals(lambda u, idx: np.zeros(len(idx)), series)
+    >>> res.at(1)(np.zeros(2))
+    array([-2., -3.])
+    """
+
+    forward: Callable[..., Any]
+    series: ObservationSeries
+    transform: Any = None
+    vectorized: bool = False
+
+    def at(self, iteration: int) -> _WhitenedBatch:
+        batch = self.series.batch(iteration)
+        fwd = _BatchForward(self.forward, batch.indices, self.transform, self.vectorized)
+        return _WhitenedBatch(fwd, batch.observation)
+
+    def __call__(self, u: Array) -> Array:
+        return self.at(0)(u)
+
+
 def _strategy(method: Any, options: Mapping[str, Any] | None, prior: Gaussian | None) -> Any:
     if options is not None and not isinstance(options, Mapping):
         raise TypeError(f"`options` must be a dict; got {type(options).__name__}.")
@@ -386,15 +439,25 @@ def solve_minibatched(
     epochs: int = 1,
     rng: Any = None,
     workers: Any = 1,
+    maxfev: int | None = None,
     options: Mapping[str, Any] | None = None,
-    callback: Callable[[EnsembleKalmanState, Minibatch], Any] | None = None,
+    callback: Callable[[OptimizeResult], Any] | None = None,
+    progress: bool = False,
+    on_error: str = "raise",
+    checkpoint: Any = None,
+    checkpoint_every: int | None = None,
+    checkpoint_seconds: float | None = None,
+    walltime: float | None = None,
 ) -> OptimizeResult:
     """Run an ensemble Kalman strategy on a minibatched `ObservationSeries`.
 
     Iteration ``k`` draws batch ``B = series.batch(k)``, evaluates ``G_B`` on the
     ensemble, whitens ``Gamma_B^{-1/2} (G_B(u) - y_B)`` and calls the strategy's
-    ``tell``; ``epochs * series.n_batches`` iterations in all, fewer when the strategy
-    stops (collapse, ``xtol``, a terminating scheduler) or `callback` returns True.
+    ``tell``; ``epochs * series.n_batches`` iterations in all. The run goes through the
+    package's one loop (`gradfree.run`): `maxfev`, failed members (NaN/inf outputs,
+    counted in ``result.failures``), the status, callbacks, progress, checkpoints and
+    `walltime` behave as in `gradfree.minimize`, and `resume_minibatched` continues a
+    checkpointed run exactly (the batches are a pure function of the iteration).
 
     Parameters
     ----------
@@ -422,21 +485,24 @@ def solve_minibatched(
     rng : None, int, SeedSequence or Generator
         Seeds the ensemble and the perturbations (the batches are seeded by the
         minibatcher).
-    workers : int, 'vectorized', ... , default=1
-        As in `gradfree.minimize` (`gradfree.evaluators.as_evaluator`).
+    workers, maxfev, callback, progress, on_error
+        As in `gradfree.minimize`: ``callback(intermediate_result)`` after each update
+        (``series.batch(result.nit - 1)`` is the batch it used); raising
+        `StopIteration` stops the run.
     options : dict, optional
         Further options of the method.
-    callback : callable, optional
-        ``callback(state, batch)`` after each update; returning True stops the run.
+    checkpoint, checkpoint_every, checkpoint_seconds, walltime
+        As in `gradfree.minimize`; continue with `resume_minibatched`.
 
     Returns
     -------
     scipy.optimize.OptimizeResult
-        ``x`` and ``mean`` (the final ensemble mean), ``ensemble`` (J, p), ``std``,
-        ``nit`` (iterations), ``nfev``, ``epochs`` (completed passes, a float),
-        ``misfits`` (per iteration, ``0.5 ||Gamma_B^{-1/2}(y_B - mean G_B)||^2`` on its
-        batch), ``time`` (algorithm time), ``message``, ``success``, ``state`` and,
-        with a transform, ``constrained_mean``.
+        The driver's fields (``status``, ``nfev``, ``failures``, ``history``; ``fun``
+        is the lowest batch misfit seen), with ``x`` and ``mean`` the final ensemble
+        mean, ``ensemble`` (J, p), ``std``, ``epochs`` (completed passes, a float),
+        ``misfits`` (per iteration of this call, ``0.5 ||Gamma_B^{-1/2}(y_B - mean
+        G_B)||^2`` on its batch), ``time`` (algorithm time) and, with a transform,
+        ``constrained_mean``. Completing the epochs ends with ``Status.MAXITER``.
 
     Raises
     ------
@@ -454,11 +520,9 @@ def solve_minibatched(
     >>> series = ObservationSeries(y, 0.01, RandomFixedSizeMinibatcher(4, rng=0))
     >>> res = solve_minibatched(lambda U, idx: U @ A[idx].T, series, x0=np.zeros(2),
     ...                         n_ensemble=20, epochs=5, rng=0, workers="vectorized")
-    >>> res.nit, np.round(res.x, 2)
-    (50, array([ 0.99, -1.99]))
+    >>> res.nit, np.round(res.x, 2), res.message
+    (50, array([ 0.99, -1.99]), 'Completed 5 epochs of 10 minibatches.')
     """
-    from ..evaluators import as_evaluator
-
     if not isinstance(series, ObservationSeries):
         raise TypeError(f"`series` must be an ObservationSeries; got {type(series).__name__}.")
     epochs = check_int(epochs, "epochs", low=1)
@@ -483,7 +547,7 @@ def solve_minibatched(
             prior = Gaussian(as_vector(prior_mean, "prior_mean"), prior_cov)
         except (TypeError, ValueError) as exc:
             raise type(exc)(str(exc).replace("`cov`", "`prior_cov`")) from exc
-    opts = dict(options or {}) if isinstance(options, Mapping) else options
+    opts = dict(options or {}) if options is None or isinstance(options, Mapping) else options
     if n_ensemble is not None and isinstance(opts, dict):
         opts["n_ensemble"] = n_ensemble
     strategy = _strategy(method, opts, prior)
@@ -493,55 +557,109 @@ def solve_minibatched(
         x0 = strategy.prior.mean
     else:
         x0 = as_vector(x0, "x0")
-    gen = check_rng(rng)
-    evaluator = as_evaluator(workers)
-    state = strategy.init(x0, rng=gen)
-    J = state.ensemble.shape[0]
-    misfits: list[float] = []
-    message = f"Completed {epochs} epochs of {series.n_batches} minibatches."
-    nit = nfev = 0
-    with evaluator:
-        for k in range(epochs * series.n_batches):
-            batch = series.batch(k)
-            X, state = strategy.ask(state, rng=gen)
-            fun = _BatchForward(forward, batch.indices, transform, evaluator.vectorized)
-            values = evaluator(fun, X)
-            xp, _ = get_xp(X)
-            values = xp.reshape(like(values, X), (J, -1))
-            if values.shape[1] != batch.y.shape[0]:
-                raise ValueError(
-                    f"the forward model returned {values.shape[1]} outputs per member for "
-                    f"{len(batch.indices)} data points; expected {batch.y.shape[0]}."
-                )
-            R = batch.observation.like(X).whiten(values)
-            state = strategy.tell(state, X, R)
-            nit, nfev = nit + 1, nfev + J
-            misfits.append(float(state.misfit))
-            stop = strategy.stop(state)
-            if stop is not None:
-                message = stop
-                break
-            if callback is not None and callback(state, batch) is True:
-                message = "Stopped by `callback`."
-                break
-    U = state.ensemble
-    xp, _ = get_xp(U)
-    mean = xp.mean(U, axis=0)
-    A = U - mean
-    res = OptimizeResult(
-        x=mean,
-        mean=mean,
-        ensemble=U,
-        std=xp.sqrt(xp.sum(A * A, axis=0) / (J - 1)),
-        nit=nit,
-        nfev=nfev,
-        epochs=nit / series.n_batches,
-        misfits=np.asarray(misfits),
-        time=state.time,
-        message=message,
-        success=True,
-        state=state,
-    )
-    if transform is not None:
-        res.constrained_mean = xp.mean(transform.to_constrained(U), axis=0)
+    with as_evaluator(workers) as evaluator:
+        fun = MinibatchResiduals(forward, series, transform, evaluator.vectorized)
+        misfits: list[float] = []
+        res = run(
+            strategy,
+            fun,
+            x0,
+            rng=rng,
+            workers=evaluator,
+            maxiter=epochs * series.n_batches,
+            maxfev=maxfev,
+            callback=_recording(misfits, callback),
+            progress=progress,
+            on_error=on_error,
+            checkpoint=checkpoint,
+            checkpoint_every=checkpoint_every,
+            checkpoint_seconds=checkpoint_seconds,
+            walltime=walltime,
+        )
+    return _minibatch_result(res, series, transform, misfits)
+
+
+def resume_minibatched(
+    checkpoint: Any,
+    forward: Any,
+    series: ObservationSeries,
+    *,
+    workers: Any = 1,
+    callback: Callable[[OptimizeResult], Any] | None = None,
+    progress: bool = False,
+    on_error: str = "raise",
+    checkpoint_every: int | None = None,
+    checkpoint_seconds: float | None = None,
+    walltime: float | None = None,
+) -> OptimizeResult:
+    """Continue a `solve_minibatched` run from its checkpoint, exactly.
+
+    `forward` and `series` must be the ones of the checkpointed run (the checkpoint
+    holds no code and no data); the method, its state, the budgets and the rng come
+    from the checkpoint, validated (`gradfree.resume`).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> A = np.random.default_rng(0).normal(size=(20, 2))
+    >>> series = ObservationSeries(A @ np.ones(2), 0.01, FixedMinibatcher(5))
+    >>> fwd = lambda U, idx: U @ A[idx].T
+    >>> kw = dict(x0=np.zeros(2), n_ensemble=10, epochs=3, rng=1, workers="vectorized")
+    >>> full = solve_minibatched(fwd, series, **kw)
+    >>> path = os.path.join(tempfile.mkdtemp(), "mb.npz")
+    >>> part = solve_minibatched(fwd, series, **kw, checkpoint=path, walltime=0)
+    >>> rest = resume_minibatched(path, fwd, series, workers="vectorized")
+    >>> part.nit, rest.nit, bool((rest.ensemble == full.ensemble).all())
+    (1, 12, True)
+    """
+    from .._run import resume
+
+    if not isinstance(series, ObservationSeries):
+        raise TypeError(f"`series` must be an ObservationSeries; got {type(series).__name__}.")
+    transform = None
+    if isinstance(forward, InverseProblem):
+        transform = forward.transform
+        forward = _ProblemForward(forward.forward, series.block)
+    elif not callable(forward):
+        raise TypeError(f"`forward` must be callable; got {type(forward).__name__}.")
+    with as_evaluator(workers) as evaluator:
+        fun = MinibatchResiduals(forward, series, transform, evaluator.vectorized)
+        misfits: list[float] = []
+        res = resume(
+            checkpoint,
+            fun,
+            workers=evaluator,
+            callback=_recording(misfits, callback),
+            progress=progress,
+            on_error=on_error,
+            checkpoint_every=checkpoint_every,
+            checkpoint_seconds=checkpoint_seconds,
+            walltime=walltime,
+        )
+    return _minibatch_result(res, series, transform, misfits)
+
+
+def _recording(
+    misfits: list[float], callback: Callable[[OptimizeResult], Any] | None
+) -> Callable[[OptimizeResult], Any]:
+    """A callback that records each iteration's batch misfit, then calls `callback`."""
+    if callback is not None and not callable(callback):
+        raise TypeError(f"`callback` must be callable; got {type(callback).__name__}.")
+
+    def record(res: OptimizeResult) -> Any:
+        misfits.append(float(res.state.misfit))
+        return None if callback is None else callback(res)
+
+    return record
+
+
+def _minibatch_result(
+    res: OptimizeResult, series: ObservationSeries, transform: Any, misfits: list[float]
+) -> OptimizeResult:
+    _attach_ensemble(res, transform)
+    res.x = res.mean  # the final ensemble mean: batch misfits are not comparable
+    res.epochs = res.nit / series.n_batches
+    res.misfits = np.asarray(misfits)
+    if res.status == Status.MAXITER:
+        res.message = f"Completed {res.epochs:g} epochs of {series.n_batches} minibatches."
     return res
