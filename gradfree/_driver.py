@@ -108,10 +108,6 @@ class Run:
         self._history: deque[tuple[int, int, float, float, float]] = deque(maxlen=history)
         self._recent: deque[float] | None = None
         self.failures: dict[str, Any] | None = None
-        # A stateful objective (a minibatch schedule) saves and restores its position
-        # through `checkpoint_state()` / `restore_state(state)`; see `resume`.
-        self.objective: Any = None
-        self.objective_state: Any = None
 
     # -- one generation -------------------------------------------------------------
     def ask(self) -> Array:
@@ -310,9 +306,6 @@ class Run:
             "failures": None
             if self.failures is None
             else {**self.failures, "generations": list(self.failures["generations"])},
-            "objective": self.objective.checkpoint_state()
-            if hasattr(self.objective, "checkpoint_state")
-            else None,
         }
 
     def save(self, path: str | os.PathLike[str], *, job: dict[str, Any] | None = None) -> None:
@@ -414,7 +407,6 @@ class Run:
         job._history.extend(saved["history"])
         if saved["recent"] is not None:
             job._recent = deque(saved["recent"]["values"], saved["recent"]["maxlen"])
-        job.objective_state = d.get("objective")
         job.failures = saved["failures"]
         return job
 

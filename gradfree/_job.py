@@ -442,7 +442,6 @@ def run_job(job: Job, *, progress: bool = False, search: Path | None = None) -> 
             maxfev=job.maxfev,
             tol=job.tol,
         )
-        state.objective = fun
         res = _run_to_stop(job, state, fun, writer, progress)
     finally:
         writer.close()

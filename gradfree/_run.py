@@ -220,22 +220,13 @@ def restore_run(
     x0: Any = None,
     strategy: Strategy | None = None,
 ) -> Run:
-    """The run of `checkpoint`, validated (`Run.restore`), with `fun` at its saved position.
+    """The run of `checkpoint`, validated (`Run.restore`).
 
     Shared by `resume` and the batch jobs' resume. With `strategy` (a job file's), the
     checkpoint must be of that method and configuration.
     """
     ckpt = load_checkpoint(checkpoint, x0=None if x0 is None else check_x0(x0), method=strategy)
     restored = Run.restore(ckpt, strategy=strategy)
-    restored.objective = fun
-    if restored.objective_state is not None:
-        if not hasattr(fun, "restore_state"):
-            raise ValueError(
-                f"checkpoint {ckpt.path!r} holds the position of a stateful objective (a "
-                "minibatch schedule), but `fun` has no `restore_state`: pass the same kind "
-                "of objective, e.g. `gradfree.models.objective(..., rng=<the same rng>)`."
-            )
-        fun.restore_state(restored.objective_state)
     return restored
 
 
@@ -257,5 +248,4 @@ def _start(
     job = Run(
         strategy, x0, rng=check_rng(rng), maxiter=maxiter, maxfev=maxfev, tol=tol, history=history
     )
-    job.objective = fun
     return job, as_evaluator(workers, timeout=timeout)

@@ -203,3 +203,75 @@ def test_sigkill_then_resume_is_exact(name, tmp_path):
         assert a[key] == b[key], key
     rows = (tmp_path / "killed" / "history.csv").read_text().splitlines()
     assert [r.split(",")[0] for r in rows[1:]] == [str(i) for i in range(1, a["nit"] + 1)]
+
+
+MINIBATCH = """
+import os, time
+import numpy as np
+from gradfree.models import MLP, objective
+
+_gen = np.random.default_rng(0)
+_net = MLP((4, 6, 3))
+_X, _y = _gen.normal(size=(90, 4)), _gen.integers(0, 3, 90)
+
+
+class Slow:
+    '''The models.objective minibatch schedule, slowed down in the child process.'''
+
+    def __init__(self):
+        self.inner = objective(_net, _X, _y, batch_size=15, rng=3)
+
+    def at(self, k):
+        if os.environ.get("GRADFREE_TEST_SLOW"):
+            time.sleep(0.02)
+        return self.inner.at(k)
+
+    def __call__(self, P):
+        return self.inner(P)
+
+
+loss = Slow()
+"""
+
+
+def test_sigkill_of_a_minibatch_job_then_resume_is_bit_identical(tmp_path):
+    """A job on a minibatch objective killed at random generations, resumed each time."""
+    import random
+
+    (tmp_path / "mbobj.py").write_text(MINIBATCH)
+    lines = 'objective = "mbobj:loss"\ndim = {}\nmethod = "openai-es"\nseed = 2\nmaxiter = 30\n'
+    lines += 'workers = "vectorized"\noutput = "{}"\n[options]\npopsize = 8\n'
+    n_params = 4 * 6 + 6 + 6 * 3 + 3
+    for name in ("ref", "killed"):
+        (tmp_path / f"{name}.toml").write_text(lines.format(n_params, name))
+    assert main(["run", str(tmp_path / "ref.toml")]) == 0
+    ckpt = tmp_path / "killed" / "checkpoint.npz"
+    env = {**os.environ, "GRADFREE_TEST_SLOW": "1", "PYTHONPATH": str(tmp_path)}
+    gen = random.Random(11)
+    for _ in range(2):  # kill, resume (and kill the resumed run too), then finish
+        start = 0 if not ckpt.exists() else read_metadata(ckpt)["driver"]["__dict__"]["nit"]
+        k = start + gen.randint(2, 6)
+        cmd = ["run", str(tmp_path / "killed.toml")] if start == 0 else ["resume", str(ckpt)]
+        child = subprocess.Popen(
+            [sys.executable, "-m", "gradfree", *cmd],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 60
+        try:
+            while time.monotonic() < deadline and child.poll() is None:
+                if ckpt.exists() and read_metadata(ckpt)["driver"]["__dict__"]["nit"] >= k:
+                    break
+                time.sleep(0.002)
+            assert child.poll() is None
+            os.kill(child.pid, signal.SIGKILL)
+        finally:
+            child.wait()
+    assert main(["resume", str(ckpt)]) == 0
+    a, b = _result(tmp_path / "ref"), _result(tmp_path / "killed")
+    for key in ("x", "fun", "nfev", "nit", "history", "status"):
+        assert a[key] == b[key], key
+    rows = (tmp_path / "killed" / "history.csv").read_text().splitlines()
+    assert [r.split(",")[0] for r in rows[1:]] == [str(i) for i in range(1, 31)]

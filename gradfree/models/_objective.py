@@ -5,17 +5,21 @@ methods (OpenAI-ES, CMA-ES, ...) with ``workers='vectorized'``. `residual` gives
 ``r(P) -> (n, m)`` with ``m = batch * out``, for the ensemble Kalman methods (EKI
 minimizes ``0.5 ||r||^2``). Both run the population forward of the model once per call.
 
-Minibatches are a pure function of a seed and a call counter: call ``k`` uses batch
+Minibatches are a pure function of a seed and the iteration: iteration ``k`` uses batch
 ``k mod n_batches`` of the permutation ``default_rng([seed, k // n_batches])`` of the
-samples (the remainder of each epoch is dropped). A run is therefore deterministic given
-`rng`, and rewinding `calls` replays it; checkpoints save `calls`, so a resumed run sees
-the minibatches the uninterrupted one would have seen. Every member of a population sees
-the same batch within a call, so pass the whole population at once
-(``workers='vectorized'``).
+samples (the remainder of each epoch is dropped). Both are scheduled objectives
+(`gradfree._typing.ScheduledObjective`): the run loop evaluates generation ``k`` with
+``f.at(k)``, so a run is deterministic given `rng`, every member of a generation sees the
+same batch whatever the workers, and a resumed run sees the batches of the uninterrupted
+one with nothing about the objective in the checkpoint. Called directly, ``f(P)`` uses
+batch ``f.calls`` and advances it.
 """
 
 from __future__ import annotations
 
+import functools
+from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -92,7 +96,7 @@ def _check_data(model: MLP, X: Any, y: Any, *, labels_only: bool) -> tuple[Array
     return X, asarray_like(targets, X)
 
 
-class _Minibatches:
+class _Minibatches(ABC):
     """Validated data, the seeded batch schedule and the call counter."""
 
     def __init__(
@@ -130,32 +134,29 @@ class _Minibatches:
         idx = xp.asarray(idx, device=dev)
         return xp.take(self.X, idx, axis=0), xp.take(self.targets, idx, axis=0)
 
-    def checkpoint_state(self) -> dict[str, Any]:
-        """The position in the batch schedule, for a checkpoint (`gradfree.run`)."""
-        return {"calls": self.calls, "seed": self.seed, "batch_size": self.batch_size}
+    def at(self, iteration: int) -> Callable[[Array], Array]:
+        """The objective on minibatch `iteration` (a `gradfree._typing.ScheduledObjective`).
 
-    def restore_state(self, state: dict[str, Any]) -> None:
-        """Continue the batch schedule where a checkpoint left it (`gradfree.resume`).
-
-        Raises ``ValueError`` when the checkpoint's schedule (seed, batch size) is not
-        this objective's: the resumed run would see other minibatches.
+        The run loop asks for it every generation, so what generation ``k`` evaluates
+        depends on ``k`` and the seed only: a resumed run sees the uninterrupted run's
+        batches with no objective state in the checkpoint, and serial workers see one
+        batch per generation too.
         """
-        try:
-            calls, seed, batch_size = state["calls"], state["seed"], state["batch_size"]
-        except (KeyError, TypeError) as exc:
-            raise ValueError(f"malformed objective state in the checkpoint: {state!r}.") from exc
-        if (seed, batch_size) != (self.seed, self.batch_size):
-            raise ValueError(
-                "`fun`: the checkpoint's minibatch schedule (seed, batch size "
-                f"{batch_size}) is not this objective's (batch size {self.batch_size}); "
-                "build it with the same `rng` and `batch_size`."
-            )
-        self.calls = check_int(calls, "calls", low=0)
+        return functools.partial(self.evaluate, iteration=check_int(iteration, "iteration"))
 
-    def _next_outputs(self, P: Array) -> tuple[Array, Array]:
-        """Model outputs on the next batch, and its targets cast like `P`."""
-        X, T = self.batch(self.calls)
+    def __call__(self, P: Array) -> Array:
+        """The value on the next minibatch (advances `calls`); runs use `at` instead."""
+        out = self.evaluate(P, iteration=self.calls)
         self.calls += 1
+        return out
+
+    @abstractmethod
+    def evaluate(self, P: Array, *, iteration: int) -> Array:
+        """The value on minibatch `iteration`."""
+
+    def _outputs(self, P: Array, iteration: int) -> tuple[Array, Array]:
+        """Model outputs on batch `iteration`, and its targets cast like the outputs."""
+        X, T = self.batch(iteration)
         out = self.model.forward(P, X)
         xp, _ = get_xp(out)
         return out, (T if T.dtype == out.dtype else xp.astype(T, out.dtype))
@@ -168,9 +169,9 @@ class ModelObjective(_Minibatches):
         self.loss = check_choice(loss, "loss", _LOSSES)
         super().__init__(model, X, y, batch_size, rng, labels_only=self.loss == "cross_entropy")
 
-    def __call__(self, P: Array) -> Array:
-        """``(n, p) -> (n,)`` losses on the next minibatch (``(p,) -> ()``)."""
-        out, T = self._next_outputs(P)
+    def evaluate(self, P: Array, *, iteration: int) -> Array:
+        """``(n, p) -> (n,)`` losses on minibatch `iteration` (``(p,) -> ()``)."""
+        out, T = self._outputs(P, iteration)
         xp, _ = get_xp(out)
         if self.loss == "cross_entropy":
             per_sample = -xp.sum(T * _log_softmax(out), axis=-1)
@@ -194,9 +195,9 @@ class ModelResidual(_Minibatches):
         """Length ``m = batch_size * out`` of each residual vector."""
         return self.batch_size * self.model.n_outputs
 
-    def __call__(self, P: Array) -> Array:
-        """``(n, p) -> (n, m)`` residuals on the next minibatch (``(p,) -> (m,)``)."""
-        out, T = self._next_outputs(P)
+    def evaluate(self, P: Array, *, iteration: int) -> Array:
+        """``(n, p) -> (n, m)`` residuals on minibatch `iteration` (``(p,) -> (m,)``)."""
+        out, T = self._outputs(P, iteration)
         xp, _ = get_xp(out)
         pred = xp.exp(_log_softmax(out)) if self.link == "softmax" else out
         R = (pred - T) / self.noise_std
