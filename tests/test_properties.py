@@ -10,7 +10,8 @@ from hypothesis.extra.numpy import arrays
 
 from gradfree import METHODS, minimize
 from gradfree._base import option_names
-from gradfree._minimize import _RESTART_KEYS, _WRAPPER_KEYS
+from gradfree._minimize import _WRAPPER_KEYS
+from gradfree._registry import _RESTART_KEYS
 from gradfree._validate import check_bounds
 from gradfree.shaping import centered_ranks
 from gradfree.testing import TEST_CONFIGS, ellipsoid, rosenbrock
