@@ -37,7 +37,7 @@ from ._array import get_xp, to_host
 from ._checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from ._restore_checks import check_driver, check_state, rebuild_config, same_config
 from ._result import Status, build_result
-from ._typing import Array, Objective, Strategy
+from ._typing import Array, Objective, StopRule, Strategy, VectorLoss, Violation
 from ._validate import check_int, check_nonnegative, check_x0
 from .evaluators import BaseEvaluator
 from .shaping import finite_or_inf
@@ -84,9 +84,9 @@ class Run:
         self.strategy = strategy
         # Capabilities and hooks; a bare protocol implementation gets the defaults.
         self._vector = bool(getattr(type(strategy), "vector_values", False))
-        self._loss = getattr(strategy, "loss", None)
-        self._stop = getattr(strategy, "stop", None)
-        self._violation = getattr(strategy, "violation", None)
+        self._loss = strategy.loss if isinstance(strategy, VectorLoss) else None
+        self._stop = strategy.stop if isinstance(strategy, StopRule) else None
+        self._violation = strategy.violation if isinstance(strategy, Violation) else None
         self.x0 = x0 = check_x0(x0)
         self._xp, _ = get_xp(x0)
         self.rng = rng

@@ -23,7 +23,12 @@ class Evaluator(Protocol):
 
 @runtime_checkable
 class Strategy(Protocol):
-    """A population method: ``init`` / ``ask`` / ``tell`` over a frozen state."""
+    """A population method: ``init`` / ``ask`` / ``tell`` over a frozen state.
+
+    The capabilities the run layer reads are class attributes (``vector_values``:
+    ``fun`` returns a vector per candidate; ``supports_bounds``) and the optional
+    hooks below, each a named protocol; the core asks for nothing else.
+    """
 
     supports_bounds: ClassVar[bool]
     vector_values: ClassVar[bool]
@@ -34,9 +39,26 @@ class Strategy(Protocol):
 
     def tell(self, state: Any, X: Array, values: Array) -> Any: ...
 
+
+@runtime_checkable
+class StopRule(Protocol):
+    """``stop(state)``: a message when the method's own rule ends the run (CONVERGED)."""
+
     def stop(self, state: Any) -> str | None: ...
 
+
+@runtime_checkable
+class VectorLoss(Protocol):
+    """``loss(values (n, m)) -> (n,)``: the scalar a vector-valued method's best point ranks by."""
+
     def loss(self, values: Array) -> Array: ...
+
+
+@runtime_checkable
+class Violation(Protocol):
+    """``violation(values) -> (n,)``: constraint violation; the best point ranks by it first."""
+
+    def violation(self, values: Array) -> Array: ...
 
 
 @runtime_checkable
