@@ -39,7 +39,7 @@ from _common import machine_info  # noqa: E402
 
 import gradfree  # noqa: E402
 from gradfree.datasets import load_digits  # noqa: E402
-from gradfree.kalman._minibatch import (  # noqa: E402
+from gradfree.kalman import (  # noqa: E402
     ObservationSeries,
     RandomFixedSizeMinibatcher,
     solve_minibatched,

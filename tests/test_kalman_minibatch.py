@@ -4,11 +4,15 @@ import numpy as np
 import pytest
 
 from gradfree import Status
-from gradfree.kalman import EKI, DefaultScheduler, InverseProblem, resume_minibatched, solve
-from gradfree.kalman._minibatch import (
+from gradfree.kalman import (
+    EKI,
+    DefaultScheduler,
     FixedMinibatcher,
+    InverseProblem,
     ObservationSeries,
     RandomFixedSizeMinibatcher,
+    resume_minibatched,
+    solve,
     solve_minibatched,
 )
 

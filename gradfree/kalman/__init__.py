@@ -32,17 +32,10 @@ from ._etki import ETKI
 from ._gaussian import Gaussian
 from ._inflation import AdditiveInflation, Inflation, MultiplicativeInflation
 from ._localization import SEC, BernoulliDropout, Localizer, SECFisher, SECNice
-from ._minibatch import (
-    FixedMinibatcher,
-    Minibatch,
-    MinibatchResiduals,
-    ObservationSeries,
-    RandomFixedSizeMinibatcher,
-    resume_minibatched,
-    solve_minibatched,
-)
+from ._minibatch import MinibatchResiduals, resume_minibatched, solve_minibatched
 from ._problem import STRATEGIES, InverseProblem, solve
 from ._schedulers import DataMisfitController, DefaultScheduler, EKSStable, Scheduler
+from ._series import FixedMinibatcher, Minibatch, ObservationSeries, RandomFixedSizeMinibatcher
 from ._transforms import ConstrainedGaussian, Transform, constrained_gaussian
 from ._uki import UKI, UKIState
 
