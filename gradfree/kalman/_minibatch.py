@@ -21,8 +21,8 @@ iteration evaluates the forward map restricted to the batch, ``G_B(u)``, whitens
 with the batch's block ``Gamma_B^{-1/2} (G_B(u) - y_B)`` and tells the strategy.
 ``tell`` stays pure (its draws come from the seed set in ``ask``), and the number of
 outputs may change between iterations, so the run is deterministic given `rng` and
-the minibatcher's seed. The strategy's scheduler sees one batch at a time; the
-default for a method given by name is ``DataMisfitController(on_terminate='continue')``
+the minibatcher's seed. The strategy's scheduler sees one batch at a time; an unset
+scheduler becomes ``DataMisfitController(on_terminate='continue')``
 (an adaptive step per batch that does not stop at algorithm time 1). EKP's advice for
 minibatching, multiplicative inflation with ``s = batch / N``, can be passed as
 ``options={'inflation': MultiplicativeInflation(...)}``.
@@ -44,10 +44,9 @@ from .._array import get_xp
 from .._random import check_rng
 from .._typing import Array
 from .._validate import check_int
-from ._ensemble import EnsembleKalmanBase, EnsembleKalmanState
+from ._ensemble import EnsembleKalmanBase, EnsembleKalmanState, as_optimizer
 from ._gaussian import Gaussian, as_vector, like
 from ._problem import KALMAN_METHODS, InverseProblem
-from ._schedulers import DataMisfitController
 
 __all__ = [
     "FixedMinibatcher",
@@ -356,9 +355,7 @@ def _strategy(method: Any, options: Mapping[str, Any] | None, prior: Gaussian | 
             names = sorted(set(KALMAN_METHODS) - {"uki"})
             raise ValueError(f"unknown `method` {method!r}; choose one of {names}.")
         method = KALMAN_METHODS[key]
-    if isinstance(method, type) and "scheduler" not in opts and _defaults_to_dmc(method):
-        opts["scheduler"] = DataMisfitController(on_terminate="continue")
-    strategy = resolve_method(method, opts)
+    strategy = as_optimizer(resolve_method(method, opts))
     if not isinstance(strategy, EnsembleKalmanBase):
         raise TypeError(
             f"`method` must be an ensemble Kalman strategy (EKI, ETKI, TEKI, EKS); got {method!r}."
@@ -368,12 +365,6 @@ def _strategy(method: Any, options: Mapping[str, Any] | None, prior: Gaussian | 
             raise ValueError("`method` has its own `prior`; pass the prior in one place.")
         strategy = dataclasses.replace(strategy, prior=prior)
     return strategy
-
-
-def _defaults_to_dmc(cls: type) -> bool:
-    """Whether the strategy class defaults to the data-misfit controller (the inversions)."""
-    default = getattr(cls, "__dataclass_fields__", {}).get("scheduler")
-    return default is not None and isinstance(default.default, DataMisfitController)
 
 
 def solve_minibatched(
@@ -409,8 +400,8 @@ def solve_minibatched(
         noise are ignored: the series holds the data).
     series : ObservationSeries
     method : {'eki', 'etki', 'teki', 'eks'} or strategy, default='eki'
-        Named methods get ``DataMisfitController(on_terminate='continue')`` unless
-        `options` sets a scheduler.
+        A strategy whose scheduler is unset gets
+        ``DataMisfitController(on_terminate='continue')``.
     x0 : array of shape (p,), optional
         Without a prior, the initial ensemble is ``x0 + sigma0 * N(0, I)`` (`sigma0`
         an option of the method).
