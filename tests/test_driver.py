@@ -70,10 +70,15 @@ def test_history_is_bounded_and_consistent():
     assert len(none.history["fun"]) == 0
 
 
-def test_progress_bar(capsys):
+def test_progress_bar_shows_the_total_the_budget_allows(capsys):
     pytest.importorskip("tqdm")
     minimize(sphere, X0, method=OpenES(popsize=4), rng=0, maxiter=3, progress=True)
-    assert "gradfree" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "gradfree" in err and "3/3" in err
+    minimize(sphere, X0, method=OpenES(popsize=4), rng=0, maxfev=20, progress=True)
+    assert "5/5" in capsys.readouterr().err  # maxfev / popsize
+    minimize(sphere, X0, method=OpenES(popsize=4), rng=0, maxiter=50, maxfev=20, progress=True)
+    assert "5/5" in capsys.readouterr().err  # the tighter budget
 
 
 def test_callback_receives_intermediate_results():
