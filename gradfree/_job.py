@@ -427,7 +427,7 @@ def _write_outputs(job: Job, res: OptimizeResult, method: str) -> None:
     tmp.write_text(json.dumps(result_to_json(res, method), indent=2, allow_nan=False) + "\n")
     os.replace(tmp, path)
     try:
-        from .cli import plot_run
+        from ._plot import plot_run
 
         plot_run(job.output)
     except ImportError:
