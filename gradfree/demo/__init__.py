@@ -22,6 +22,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
+from threadpoolctl import threadpool_limits
+
 from .._validate import check_int
 from ._batch import batch_act
 from ._blackbox import blackbox_act
@@ -98,10 +100,11 @@ def run_demo(
         file=stream,
     )
     done = []
-    for name in names:
-        act = ACTS[name](quick=quick, seed=seed, maxfev=maxfev)
-        print("\n" + act.render(), file=stream, flush=True)
-        done.append(act)
+    with threadpool_limits(limits=1):  # small matrices: one BLAS thread is fastest
+        for name in names:
+            act = ACTS[name](quick=quick, seed=seed, maxfev=maxfev)
+            print("\n" + act.render(), file=stream, flush=True)
+            done.append(act)
     tail = f"\nAll acts: {time.perf_counter() - start:.1f} s."
     if figure is not None:
         try:

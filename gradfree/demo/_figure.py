@@ -15,7 +15,7 @@ __all__ = ["draw"]
 def _blackbox(ax: Any, act: Act) -> None:
     for name, curve in act.plot["curves"].items():
         ax.plot(np.arange(1, curve.size + 1), curve, label=name)
-    ax.set(xscale="log", xlabel="evaluations", ylabel="best training loss",
+    ax.set(xscale="log", yscale="log", xlabel="evaluations", ylabel="best training loss",
            title="1. step-activation network")  # fmt: skip
     ax.legend(fontsize=7)
 
@@ -42,6 +42,9 @@ def _inverse(ax: Any, act: Act) -> None:
     ax.scatter(*p["uki"][:400].T, s=3, alpha=0.3, label="UKI Gaussian (draws)")
     ax.plot(*p["truth"], "r*", ms=12, label="truth")
     ax.plot(*p["curve_fit"], "kx", ms=8, label="curve_fit")
+    lo, hi = np.quantile(p["ensemble"], [0.0, 1.0], axis=0)
+    pad = 0.3 * (hi - lo)
+    ax.set(xlim=(lo[0] - pad[0], hi[0] + pad[0]), ylim=(lo[1] - pad[1], hi[1] + pad[1]))
     ax.set(xlabel="A", ylabel="k", title=f"3. posterior (contours: {n}x{n} grid)")
     ax.legend(fontsize=7)
 
@@ -60,6 +63,7 @@ def _batch(ax: Any, act: Act) -> None:
     ax.plot(*p["whole"], lw=3, alpha=0.4, label="uninterrupted")
     ax.plot(*p["cut"], label="interrupted")
     ax.plot(*p["rest"], ls="--", label="resumed")
+    ax.axvline(p["cut"][0][-1], color="k", lw=0.8, ls=":", label="interruption")
     ax.set(yscale="log", xlabel="evaluations", ylabel="best f", title="5. job: interrupt, resume")
     ax.legend(fontsize=7)
 
