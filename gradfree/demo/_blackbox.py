@@ -43,6 +43,21 @@ def _ring(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     return X, ((r > 0.3) & (r < 0.75)).astype(np.float64)
 
 
+_SOLVERS = ("gradfree CMA-ES", "scipy Nelder-Mead", "scipy Powell", "scipy BFGS")
+
+
+def _solve(name: str, f: _Recorded, w0: np.ndarray, seed: int, budget: int) -> Any:
+    """One solver of `_SOLVERS` from `w0` with `budget` evaluations (BFGS: its own rule)."""
+    if name == "gradfree CMA-ES":
+        return minimize(
+            f, w0, rng=seed, workers="vectorized", maxfev=budget, options={"sigma0": 0.5}
+        )
+    if name == "scipy BFGS":
+        return scipy.optimize.minimize(f, w0, method="BFGS")
+    method = name.removeprefix("scipy ")
+    return scipy.optimize.minimize(f, w0, method=method, options={"maxfev": budget})
+
+
 def blackbox_act(*, quick: bool, seed: int, maxfev: int | None) -> Act:
     """Fit the step network by CMA-ES, Nelder-Mead, Powell and BFGS; same start, same budget."""
     start = time.perf_counter()
@@ -56,22 +71,10 @@ def blackbox_act(*, quick: bool, seed: int, maxfev: int | None) -> Act:
         g = np.random.default_rng(s)
         (X, y), (Xt, yt) = _ring(500, g), _ring(4000, g)
         w0 = net.init_flat(rng=s)
-        solvers = {
-            "gradfree CMA-ES": lambda f, w0=w0, s=s: minimize(
-                f, w0, rng=s, workers="vectorized", maxfev=budget, options={"sigma0": 0.5}
-            ),
-            "scipy Nelder-Mead": lambda f, w0=w0: scipy.optimize.minimize(
-                f, w0, method="Nelder-Mead", options={"maxfev": budget}
-            ),
-            "scipy Powell": lambda f, w0=w0: scipy.optimize.minimize(
-                f, w0, method="Powell", options={"maxfev": budget}
-            ),
-            "scipy BFGS": lambda f, w0=w0: scipy.optimize.minimize(f, w0, method="BFGS"),
-        }
-        for name, solve in solvers.items():
+        for name in _SOLVERS:
             f = _Recorded(net, X, y)
             t0 = time.perf_counter()
-            res = solve(f)
+            res = _solve(name, f, w0, s, budget)
             seconds = time.perf_counter() - t0
             accuracy = float(((net.forward(res.x, Xt)[:, 0] > 0.5) == yt).mean())
             runs.setdefault(name, []).append((float(res.fun), accuracy, int(res.nfev), seconds))

@@ -77,8 +77,8 @@ def digits_act(*, quick: bool, seed: int, maxfev: int | None) -> Act:
             seconds = time.perf_counter() - t0
             got.setdefault(name, []).append((float(est.score(data.X_test, data.y_test)), seconds))
         t0 = time.perf_counter()
-        accuracy, nfev = _eki_digits(data, hidden, rounds, s)
-        got.setdefault("gradfree EKI", []).append((accuracy, time.perf_counter() - t0))
+        eki_accuracy, nfev = _eki_digits(data, hidden, rounds, s)
+        got.setdefault("gradfree EKI", []).append((eki_accuracy, time.perf_counter() - t0))
     rows: list[list[Any]] = []
     for name, values in got.items():
         a = np.asarray(values)

@@ -26,6 +26,7 @@ __all__ = ["inverse_act"]
 _TIMES = np.linspace(0.0, 4.0, 15)
 _TRUTH = np.asarray([2.0, 0.7])  # amplitude A, rate k
 _NOISE = 0.1
+_POSITIVE = Transform([0.0, 0.0], [np.inf, np.inf])  # A, k > 0: phi = exp(u)
 
 
 def _decay(phi: Any) -> np.ndarray:
@@ -42,7 +43,7 @@ def _grid_posterior(
     c0 = np.diag(problem.prior.dense_cov())
     axes = [np.linspace(m - 4 * np.sqrt(c), m + 4 * np.sqrt(c), n) for m, c in zip(m0, c0)]
     U = np.stack([a.ravel() for a in np.meshgrid(*axes, indexing="ij")], axis=1)
-    phi = problem.transform.to_constrained(U)
+    phi = _POSITIVE.to_constrained(U)
     misfit = ((_decay(phi) - y) ** 2).sum(axis=1) / _NOISE**2
     log_post = -0.5 * misfit - 0.5 * (((U - m0) ** 2) / c0).sum(axis=1)
     w = np.exp(log_post - log_post.max())
@@ -59,7 +60,7 @@ def inverse_act(*, quick: bool, seed: int, maxfev: int | None) -> Act:
     y = _decay(_TRUTH)[0] + _NOISE * g.standard_normal(_TIMES.size)
     problem = InverseProblem(
         _decay, y=y, noise_cov=_NOISE**2, prior_mean=np.log([1.0, 1.0]),
-        prior_cov=np.asarray([0.5, 0.5]) ** 2, transform=Transform([0.0, 0.0], [np.inf, np.inf]),
+        prior_cov=np.asarray([0.5, 0.5]) ** 2, transform=_POSITIVE,
     )  # fmt: skip
     rows: list[list[Any]] = []
 
@@ -73,7 +74,7 @@ def inverse_act(*, quick: bool, seed: int, maxfev: int | None) -> Act:
     row("gradfree EKI (stops at t = 1)", phi.mean(axis=0), phi.std(axis=0, ddof=1), eki.nfev, t0)
     t0 = time.perf_counter()
     uki = solve(problem, UKI(impose_prior=True, update_freq=1), workers="vectorized", maxiter=20)
-    draws = problem.transform.to_constrained(
+    draws = _POSITIVE.to_constrained(
         np.random.default_rng(seed).multivariate_normal(uki.mean, uki.cov, 20_000)
     )
     row("gradfree UKI", draws.mean(axis=0), draws.std(axis=0), uki.nfev, t0)
