@@ -69,7 +69,7 @@ def batch_act(*, quick: bool, seed: int, maxfev: int | None) -> Act:
             limit = limit / 4 if limit > 1e-3 else 0.0
         files = sorted(p.name for p in job.output.iterdir())
         t0 = time.perf_counter()
-        rest = resume(job.checkpoint, rosenbrock, workers="vectorized")
+        rest = resume(job.checkpoint, rosenbrock, workers="vectorized", checkpoint_every=10)
         t_rest = time.perf_counter() - t0
     same = bool(
         rest.fun == whole.fun and rest.nfev == whole.nfev and np.array_equal(rest.x, whole.x)
