@@ -166,8 +166,14 @@ class Run:
                 f"`values` must have {n} rows, one per candidate; got {values.shape}."
             )
         if self._vector:
-            if values.ndim == 1:  # a one-output model: evaluators return (n,) for (n, 1)
-                values = self._xp.reshape(values, (-1, 1))
+            if values.ndim == 1:
+                raise TypeError(
+                    f"`fun` returned one number per point, but "
+                    f"`{type(self.strategy).__name__}` fits a vector-valued model: pass "
+                    "`fun(x) -> (m,)`, e.g. the residual r(x) of a least-squares problem "
+                    "(the method then minimizes 0.5 ||r(x)||^2), and return shape (1,) for "
+                    "a single output; for a scalar objective use a method such as 'cma-es'."
+                )
             if values.ndim != 2:
                 raise ValueError(
                     f"`{type(self.strategy).__name__}` needs a vector-valued model "
@@ -175,6 +181,8 @@ class Run:
                 )
             loss = self._loss(values) if self._loss is not None else values
         else:
+            if values.ndim == 2 and values.shape[1] == 1:  # one-entry vectors: scalars
+                values = self._xp.reshape(values, (-1,))
             if values.ndim != 1:
                 raise ValueError(
                     f"`{type(self.strategy).__name__}` needs a scalar objective "

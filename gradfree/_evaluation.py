@@ -152,8 +152,8 @@ def _row_values(outputs: Sequence[Any], n: int, like: Array) -> Array:
     if len(shapes) > 1:
         raise ValueError(f"`fun` returned values of different shapes: {sorted(shapes)}.")
     (shape,) = shapes
-    if shape in ((), (1,)):
-        vals = np.asarray([np.nan if r is None else r.reshape(()) for r in rows])
+    if shape == ():  # scalars; a (1,) output stays a one-entry vector, (n, 1)
+        vals = np.asarray([np.nan if r is None else r for r in rows])
     elif len(shape) == 1:
         vals = np.stack([np.full(shape, np.nan) if r is None else r for r in rows])
     else:

@@ -21,6 +21,7 @@ from ._registry import DEFAULT_METHOD, METHODS, resolve_method
 from ._run import run
 from ._typing import Array, Objective, Strategy
 from ._validate import check_bounds, check_choice, check_x0
+from .kalman._ensemble import as_optimizer
 
 __all__ = [
     "DEFAULT_METHOD",
@@ -49,13 +50,14 @@ def build_strategy(
     with ``options['bounds_method']`` (default 'transform'). Integer variables: through
     `Integrality` (``options['margin']``), which owns the bounds of those variables.
     Constraints ``lb <= c(x) <= ub`` (`constraint_bounds`): through `Constrained`
-    (``options['feasibility_tol']``).
+    (``options['feasibility_tol']``). An ensemble Kalman strategy with no scheduler
+    set runs as an optimizer (`gradfree.kalman._ensemble.as_optimizer`).
     """
     if options is not None and not isinstance(options, Mapping):
         raise TypeError(f"`options` must be a dict; got {type(options).__name__}.")
     options = dict(options or {})
     wrapper_options = {name: options.pop(name) for name in _WRAPPER_KEYS if name in options}
-    strategy = resolve_method(method, options)
+    strategy = as_optimizer(resolve_method(method, options))
     box = check_bounds(bounds, x0)
     mask = check_integrality(integrality, x0)
     if mask is None and "margin" in wrapper_options:
@@ -89,7 +91,12 @@ def _with_bounds(strategy: Strategy, box: tuple[Any, Any], bounds_method: str) -
             return dataclasses.replace(strategy, bounds=box)  # type: ignore[type-var]
         raise ValueError(f"`bounds`: {cls.__name__} already handles bounds; pass them there.")
     if getattr(cls, "vector_values", False):
-        raise ValueError(f"`bounds`: method {cls.__name__} does not support bounds.")
+        raise ValueError(
+            f"`bounds`: {cls.__name__} searches an unconstrained space; map it onto the box "
+            "with a transform instead: `gradfree.kalman.solve(InverseProblem(forward, y, "
+            "noise_cov, prior_mean, prior_cov, transform=gradfree.kalman.Transform(lb, ub)))`"
+            " (`gradfree.kalman.constrained_gaussian` gives a prior for bounded parameters)."
+        )
     return Bounded(strategy, box[0], box[1], method=bounds_method)
 
 
@@ -125,7 +132,11 @@ def minimize(
     fun : callable
         ``fun(x, *args) -> float`` with ``x`` of shape ``(d,)``; with
         ``workers='vectorized'``, ``fun(X) -> (n,)`` for a batch ``X`` of shape
-        ``(n, d)``. Methods with ``vector_values`` take a model ``fun(x) -> (m,)``.
+        ``(n, d)``. The ensemble Kalman methods (``'eki'``, ``'etki'``, ``'teki'``,
+        ``'eks'``, ``'uki'``) take a residual ``fun(x) -> (m,)`` (``(n, m)`` for a
+        batch) and minimize ``0.5 ||fun(x)||^2``; a scalar is a `TypeError`. Unless
+        their scheduler is set they run to a convergence rule or the budget, not to
+        the Bayesian stop at algorithm time 1 of `gradfree.kalman.solve`.
     x0 : array of shape (d,)
         Starting point. Its namespace (NumPy, CuPy, any array-API library), device and
         floating dtype are kept by the whole run; integers become float64.
@@ -135,7 +146,9 @@ def minimize(
     args : tuple, default=()
         Extra arguments passed to `fun`.
     bounds : scipy.optimize.Bounds or sequence of (low, high), optional
-        Box constraints. Every scalar-objective method handles them through
+        Box constraints (not for the Kalman methods: pass an
+        ``InverseProblem(..., transform=kalman.Transform(lb, ub))`` to
+        `gradfree.kalman.solve`). Every scalar-objective method handles them through
         `gradfree.Bounded`: the strategy searches unbounded internal points, the
         objective is evaluated at their image in the box (pycma's smooth
         ``BoundTransform`` by default; ``options={"bounds_method": "clip" | "reflect"}``
@@ -196,7 +209,8 @@ def minimize(
     Returns
     -------
     scipy.optimize.OptimizeResult
-        ``x`` (best point, namespace of `x0`), ``fun`` (float), ``nit``, ``nfev``,
+        ``x`` (best point, namespace of `x0`), ``fun`` (float; ``0.5 ||r(x)||^2`` for
+        a residual `fun`), ``nit``, ``nfev``,
         ``success``, ``status`` (a `gradfree.Status`), ``message``, ``population``,
         ``population_values``, ``state`` (the final strategy state) and ``history``
         (dict of arrays: nit, nfev, fun, gen_min, gen_max).

@@ -46,16 +46,15 @@ def generations(
         raise TypeError(f"`callback` must be callable; got {type(callback).__name__}.")
     scheduled = isinstance(fun, ScheduledObjective)
     f = None if scheduled else wrap_objective(fun, args, on_error)
-    bar = _progress_bar(progress, job)
+    bar = _progress_bar(progress, _total_generations(job))
     try:
         while job.status is None:
             if scheduled:
                 f = wrap_objective(fun.at(job.nit), args, on_error)
             job.step(evaluator, f)
             if bar is not None:
-                if bar.total is None and job.popsize:  # budgets known after generation 1
-                    maxfev = job.maxfev // job.popsize if job.maxfev else None
-                    bar.total = job.maxiter or maxfev
+                if bar.total is None:
+                    bar.total = _total_generations(job)  # known after the first generation
                 bar.update(1)
                 bar.set_postfix(fun=f"{job.best_fun:.6g}", nfev=job.nfev, refresh=False)
             if callback is not None:
@@ -148,8 +147,26 @@ class _Saver:
         return False
 
 
-def _progress_bar(progress: bool, job: Run) -> Any:
-    """A tqdm bar over generations; with a known ``maxiter`` it has a total and an ETA."""
+def _total_generations(job: Run) -> int | None:
+    """The generations the budget allows: `maxiter`, or `maxfev` over the population size.
+
+    A run may stop earlier (a convergence rule) or, when restarts change the
+    population size, end at a somewhat different count; the bar is an estimate.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> _total_generations(SimpleNamespace(maxiter=50, maxfev=300, popsize=10, nit=1))
+    30
+    >>> _total_generations(SimpleNamespace(maxiter=None, maxfev=None, popsize=10, nit=1))
+    """
+    budgets = [job.maxiter] if job.maxiter is not None else []
+    if job.maxfev is not None and job.popsize:
+        budgets.append(job.maxfev // job.popsize)
+    return max(min(budgets), job.nit) if budgets else None
+
+
+def _progress_bar(progress: bool, total: int | None) -> Any:
     if not isinstance(progress, bool):
         raise TypeError(f"`progress` must be a bool; got {type(progress).__name__}.")
     if not progress:
@@ -158,4 +175,4 @@ def _progress_bar(progress: bool, job: Run) -> Any:
         from tqdm.auto import tqdm
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError("`progress=True` needs tqdm: pip install tqdm") from exc
-    return tqdm(desc="gradfree", unit="gen", total=job.maxiter, initial=job.nit)
+    return tqdm(desc="gradfree", unit="gen", total=total)

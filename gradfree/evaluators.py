@@ -230,7 +230,7 @@ class JoblibEvaluator(_ChunkedEvaluator):
 
     Examples
     --------
-    >>> JoblibEvaluator(n_jobs=2)(abs, np.asarray([[-1.0], [2.0], [-3.0]]))
+    >>> JoblibEvaluator(n_jobs=2)(np.linalg.norm, np.asarray([[-1.0], [2.0], [-3.0]]))
     array([1., 2., 3.])
     """
 
@@ -345,7 +345,7 @@ class ExecutorEvaluator(_ChunkedEvaluator):
     --------
     >>> from concurrent.futures import ThreadPoolExecutor
     >>> with ThreadPoolExecutor(2) as pool:
-    ...     ExecutorEvaluator(pool)(abs, np.asarray([[-1.0], [2.0], [-3.0]]))
+    ...     ExecutorEvaluator(pool)(np.linalg.norm, np.asarray([[-1.0], [2.0], [-3.0]]))
     array([1., 2., 3.])
     """
 

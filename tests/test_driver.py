@@ -70,10 +70,15 @@ def test_history_is_bounded_and_consistent():
     assert len(none.history["fun"]) == 0
 
 
-def test_progress_bar(capsys):
+def test_progress_bar_shows_the_total_the_budget_allows(capsys):
     pytest.importorskip("tqdm")
     minimize(sphere, X0, method=OpenES(popsize=4), rng=0, maxiter=3, progress=True)
-    assert "gradfree" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "gradfree" in err and "3/3" in err
+    minimize(sphere, X0, method=OpenES(popsize=4), rng=0, maxfev=20, progress=True)
+    assert "5/5" in capsys.readouterr().err  # maxfev / popsize
+    minimize(sphere, X0, method=OpenES(popsize=4), rng=0, maxiter=50, maxfev=20, progress=True)
+    assert "5/5" in capsys.readouterr().err  # the tighter budget
 
 
 def test_callback_receives_intermediate_results():
@@ -225,9 +230,14 @@ def test_vector_valued_failures_become_nan_rows():
     assert np.isfinite(res.fun)
 
 
-def test_vector_strategy_takes_a_scalar_as_one_output_and_rejects_matrices():
-    res = minimize(lambda x: float(x @ x), np.zeros(2), method=ResidualSearch(), rng=0, maxiter=2)
+def test_vector_strategy_takes_a_one_entry_vector_and_rejects_scalars_and_matrices():
+    res = minimize(
+        lambda x: np.asarray([x @ x]), np.zeros(2), method=ResidualSearch(), rng=0, maxiter=2
+    )
     assert res.state["told"].shape == (6, 1)
+    for workers, fun in ((1, lambda x: float(x @ x)), ("vectorized", lambda X: (X * X).sum(1))):
+        with pytest.raises(TypeError, match=r"`fun` returned one number per point.*shape \(1,\)"):
+            minimize(fun, np.zeros(2), method=ResidualSearch(), rng=0, maxiter=2, workers=workers)
     with pytest.raises(ValueError, match=r"must return shape \(6,\) or \(6, m\)"):
         minimize(
             lambda X: np.ones((X.shape[0], 2, 2)),

@@ -23,9 +23,9 @@ def test_example_runs(path, capsys):
 def test_cli_demo(capsys):
     from gradfree.cli import main
 
-    assert main(["demo", "--maxfev", "2000"]) == 0
+    assert main(["demo", "--quick", "--maxfev", "2000", "--no-figure"]) == 0
     out = capsys.readouterr().out
-    assert "openai-es" in out and "rosenbrock" in out
+    assert "2000 evaluations each" in out and "budget 2000 evaluations" in out
     with pytest.raises(SystemExit):
         main(["demo", "--maxfev", "0"])
 

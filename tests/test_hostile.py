@@ -98,6 +98,7 @@ def test_a_foreign_module_named_anywhere_is_never_imported(legit, tmp_path, monk
         f"open({str(tmp_path / 'imported')!r}, 'w').write('x')\ndef f(x):\n    return 0.0\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "gradfree.altmin._bcd", raising=False)  # as if unloaded
 
     def as_objective(meta, arrays):
         meta["job"]["objective"] = "evilmod:f"
@@ -118,7 +119,7 @@ def test_a_foreign_module_named_anywhere_is_never_imported(legit, tmp_path, monk
         with pytest.raises(ValueError, match="has not loaded|not a gradfree module"):
             gradfree.resume(evil, sphere)
     assert not (tmp_path / "imported").exists()
-    assert "evilmod" not in sys.modules
+    assert "evilmod" not in sys.modules and "gradfree.altmin._bcd" not in sys.modules
 
 
 def test_edited_output_is_ignored_the_job_file_decides(legit, tmp_path):

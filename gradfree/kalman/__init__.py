@@ -4,7 +4,8 @@ Strategies (for `gradfree.minimize` on a residual function, or `solve` on an
 `InverseProblem`): `EKI` (perturbed-observation or deterministic ensemble Kalman
 inversion), `ETKI` (ensemble transform / square-root EKI), `TEKI` (Tikhonov EKI) and
 the sampler `EKS` (with ALDI's correction). Steps are set by a scheduler:
-`DataMisfitController` (default of the inversions, stops at algorithm time 1),
+`DataMisfitController` (default of the inversions; `solve` stops at algorithm time 1,
+`gradfree.minimize` keeps going to a convergence rule),
 `DefaultScheduler` (constant) or `EKSStable` (default of the sampler). All algebra
 is in ensemble space, so the cost is linear in the number of parameters ``p`` and of
 observations ``m``.

@@ -39,6 +39,7 @@ by one ``m x m`` eigendecomposition (`gradfree.kalman._algebra.noise_function_ro
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -88,16 +89,21 @@ class EKI(EnsembleKalmanBase):
     prior : Gaussian, optional
         Prior ``N(m0, C0)``: the initial ensemble is drawn from it (``x0`` then only
         fixes the namespace and dtype; `gradfree.kalman.solve` passes ``m0``).
-    scheduler : scheduler or float, default=DataMisfitController()
+    scheduler : scheduler or float, optional
         The step ``dt`` per generation; a number is a constant step
-        (`DefaultScheduler`). The default stops at algorithm time ``t = 1`` with a
-        message (the posterior approximation); use
-        ``DataMisfitController(on_terminate='continue')`` or a constant step to
-        minimize further.
-    perturbed : bool, default=True
+        (`DefaultScheduler`). Unset, the entry point chooses:
+        `gradfree.kalman.solve` uses ``DataMisfitController()``, which stops at
+        algorithm time ``t = 1`` with a message (the posterior approximation), and
+        `gradfree.minimize` uses ``DataMisfitController(on_terminate='continue')``,
+        which goes on towards the least-squares solution until a convergence rule
+        (`xtol`, `collapse_tol`, `discrepancy`) or the budget ends the run.
+    perturbed : bool, optional
         Perturbed observations ``y_j = y + N(0, Gamma / dt)`` (stochastic EKI, the
         right spread at ``t = 1`` for linear problems), or ``y_j = y`` (deterministic
         EKI: the mean moves as in the Kalman filter but the spread collapses faster).
+        Unset: perturbed, except with an `accelerator`, where the perturbations would
+        swamp the momentum (EnsembleKalmanProcesses.jl also switches them off);
+        ``perturbed=True`` with an accelerator warns.
     discrepancy : float, optional
         Discrepancy principle: stop, without updating, once
         ``||Gamma^{-1/2} (y - mean_j G(u_j))|| <= discrepancy * sqrt(m)`` (Morozov's
@@ -151,14 +157,30 @@ class EKI(EnsembleKalmanBase):
 
     name: ClassVar[str] = "eki"
 
-    perturbed: bool = True
+    perturbed: bool | None = None
     localization: Any = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not isinstance(self.perturbed, bool):
+        if self.perturbed is not None and not isinstance(self.perturbed, bool):
             raise TypeError(f"`perturbed` must be a bool; got {type(self.perturbed).__name__}.")
         object.__setattr__(self, "localization", as_localizer(self.localization))
+
+    def init(self, x0: Array, *, rng: Any) -> EnsembleKalmanState:
+        if self.perturbed and self.accelerator is not None:
+            warnings.warn(
+                "`perturbed=True` with an `accelerator`: the observation perturbations "
+                "swamp the momentum, which then brings little gain; leave `perturbed` "
+                "unset (off with an accelerator) or pass perturbed=False.",
+                UserWarning,
+                stacklevel=2,
+            )
+        return super().init(x0, rng=rng)
+
+    @property
+    def perturbs(self) -> bool:
+        """Whether the update perturbs the observations (`perturbed`, resolved)."""
+        return self.accelerator is None if self.perturbed is None else self.perturbed
 
     def _analysis(
         self, state: EnsembleKalmanState, U: Array, R: Array, dt: float, gen: np.random.Generator
@@ -167,7 +189,7 @@ class EKI(EnsembleKalmanBase):
         _, A = _centred(U)
         _, B = _centred(R)
         D = -R  # innovations y - G(u_j), whitened
-        if self.perturbed:
+        if self.perturbs:
             D = D + normal(gen, tuple(R.shape), like=R) / math.sqrt(dt)  # eq. (1)
         if self.localization is not None:  # eq. (3)
             Cug, Cgg = localize(self.localization, A, B, gen)

@@ -36,7 +36,7 @@ from ._gaussian import Gaussian, like
 from ._inflation import as_inflation
 from ._schedulers import DataMisfitController, as_scheduler
 
-__all__ = ["EnsembleKalmanBase", "EnsembleKalmanState", "default_ensemble_size"]
+__all__ = ["EnsembleKalmanBase", "EnsembleKalmanState", "as_optimizer", "default_ensemble_size"]
 
 
 def default_ensemble_size(p: int) -> int:
@@ -115,7 +115,7 @@ class EnsembleKalmanBase(StrategyBase, ABC):
     n_ensemble: int | None = None
     sigma0: float = 1.0
     prior: Gaussian | None = None
-    scheduler: Any = DataMisfitController()
+    scheduler: Any = None
     discrepancy: float | None = None
     xtol: float | None = None
     collapse_tol: float | None = 1e-8
@@ -133,7 +133,8 @@ class EnsembleKalmanBase(StrategyBase, ABC):
                 "`prior` must be a gradfree.kalman.Gaussian or None; "
                 f"got {type(self.prior).__name__}."
             )
-        object.__setattr__(self, "scheduler", as_scheduler(self.scheduler))
+        if self.scheduler is not None:
+            object.__setattr__(self, "scheduler", as_scheduler(self.scheduler))
         if self.discrepancy is not None:
             check_positive(self.discrepancy, "discrepancy")
         for name in ("xtol", "collapse_tol"):
@@ -141,6 +142,17 @@ class EnsembleKalmanBase(StrategyBase, ABC):
                 check_nonnegative(getattr(self, name), name)
         object.__setattr__(self, "inflation", as_inflation(self.inflation))
         object.__setattr__(self, "accelerator", as_accelerator(self.accelerator))
+
+    @property
+    def schedule(self) -> Any:
+        """The scheduler in use: `scheduler`, or `DataMisfitController()` when unset.
+
+        Unset means "the entry point's default": `gradfree.kalman.solve` keeps the
+        Bayesian stop at algorithm time 1, while `gradfree.minimize` (and the other
+        optimizer entry points) set ``DataMisfitController(on_terminate='continue')``
+        through `as_optimizer`.
+        """
+        return DataMisfitController() if self.scheduler is None else self.scheduler
 
     # -- hooks for the update rules ------------------------------------------------
     def _residuals(self, state: EnsembleKalmanState, U: Array, values: Array) -> Array:
@@ -249,7 +261,7 @@ class EnsembleKalmanBase(StrategyBase, ABC):
         if n_good < J:
             idx = xp.asarray(np.flatnonzero(ok), device=dev)
             U, R = xp.take(U, idx, axis=0), xp.take(R, idx, axis=0)
-        dt = float(self.scheduler.step_size(state.time, state.dt, misfits[ok], R))
+        dt = float(self.schedule.step_size(state.time, state.dt, misfits[ok], R))
         new = self._analysis(base, U, R, dt, gen)
         if n_good < J:
             new = _refill(new, ok, gen)
@@ -265,7 +277,7 @@ class EnsembleKalmanBase(StrategyBase, ABC):
             time=time,
             dt=dt,
             momentum=momentum,
-            message=self.scheduler.stop_message(time),
+            message=self.schedule.stop_message(time),
         )
 
     def _stop_rules(
@@ -296,6 +308,28 @@ class EnsembleKalmanBase(StrategyBase, ABC):
                 f"= {self.collapse_tol * spread0:.3g}; the ensemble cannot move any more."
             )
         return None
+
+
+def as_optimizer(strategy: Any) -> Any:
+    """`strategy` set up to minimize ``0.5 ||r||^2`` rather than to stop at the posterior.
+
+    An ensemble Kalman strategy whose `scheduler` is unset gets
+    ``DataMisfitController(on_terminate='continue')``: the adaptive step of Iglesias &
+    Yang (2021) up to algorithm time 1, then growing steps ``dt = q`` towards the
+    least-squares solution, so the run ends at a convergence rule (``xtol``, ensemble
+    collapse, ``discrepancy``) or at the budget. Any other strategy is returned as is.
+
+    Examples
+    --------
+    >>> from gradfree.kalman import EKI
+    >>> as_optimizer(EKI()).schedule.on_terminate, EKI().schedule.on_terminate
+    ('continue', 'stop')
+    >>> as_optimizer(EKI(scheduler=0.5)).schedule
+    DefaultScheduler(dt=0.5)
+    """
+    if isinstance(strategy, EnsembleKalmanBase) and strategy.scheduler is None:
+        return replace(strategy, scheduler=DataMisfitController(on_terminate="continue"))
+    return strategy
 
 
 def _refill(new_ok: Array, ok: np.ndarray, gen: np.random.Generator) -> Array:

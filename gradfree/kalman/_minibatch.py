@@ -7,7 +7,7 @@ block, ``Gamma_B^{-1/2} (G_B(u) - y_B)`` (Kovachki & Stuart, Inverse Problems 35
 (2019) 095005, sec. 4). ``tell`` stays pure (its draws come from the seed set in
 ``ask``), and the number of outputs may change between iterations, so the run is
 deterministic given `rng` and the minibatcher's seed. The strategy's scheduler sees one
-batch at a time; the default for a method given by name is
+batch at a time; an unset scheduler becomes
 ``DataMisfitController(on_terminate='continue')`` (an adaptive step per batch that does
 not stop at algorithm time 1). EKP's advice for minibatching, multiplicative inflation
 with ``s = batch / N``, can be passed as ``options={'inflation':
@@ -31,10 +31,9 @@ from .._run import run
 from .._typing import Array
 from .._validate import check_int
 from ..evaluators import as_evaluator
-from ._ensemble import EnsembleKalmanBase
+from ._ensemble import EnsembleKalmanBase, as_optimizer
 from ._gaussian import Gaussian, as_vector
 from ._problem import InverseProblem, _attach_ensemble, configure, kalman_class
-from ._schedulers import DataMisfitController
 from ._series import ObservationSeries
 
 __all__ = ["MinibatchResiduals", "resume_minibatched", "solve_minibatched"]
@@ -131,9 +130,7 @@ def _strategy(method: Any, options: Mapping[str, Any] | None, prior: Gaussian | 
         raise TypeError(
             f"`method` must be an ensemble Kalman strategy (EKI, ETKI, TEKI, EKS); got {method!r}."
         )
-    if isinstance(method, type) and "scheduler" not in opts and _defaults_to_dmc(method):
-        opts["scheduler"] = DataMisfitController(on_terminate="continue")
-    strategy = configure(method, opts)
+    strategy = as_optimizer(configure(method, opts))
     if not isinstance(strategy, EnsembleKalmanBase):
         raise TypeError(
             f"`method` must be an ensemble Kalman strategy (EKI, ETKI, TEKI, EKS); got {method!r}."
@@ -143,12 +140,6 @@ def _strategy(method: Any, options: Mapping[str, Any] | None, prior: Gaussian | 
             raise ValueError("`method` has its own `prior`; pass the prior in one place.")
         strategy = dataclasses.replace(strategy, prior=prior)
     return strategy
-
-
-def _defaults_to_dmc(cls: type) -> bool:
-    """Whether the strategy class defaults to the data-misfit controller (the inversions)."""
-    default = getattr(cls, "__dataclass_fields__", {}).get("scheduler")
-    return default is not None and isinstance(default.default, DataMisfitController)
 
 
 def solve_minibatched(
@@ -194,8 +185,8 @@ def solve_minibatched(
         noise are ignored: the series holds the data).
     series : ObservationSeries
     method : {'eki', 'etki', 'teki', 'eks'} or strategy, default='eki'
-        Named methods get ``DataMisfitController(on_terminate='continue')`` unless
-        `options` sets a scheduler.
+        A strategy whose scheduler is unset gets
+        ``DataMisfitController(on_terminate='continue')``.
     x0 : array of shape (p,), optional
         Without a prior, the initial ensemble is ``x0 + sigma0 * N(0, I)`` (`sigma0`
         an option of the method).
