@@ -12,17 +12,12 @@ import dataclasses
 
 import numpy as np
 import pytest
+from _families import REFUSED, classifiers, has_epochs
 from array_api_compat import device
 from scipy.optimize import NonlinearConstraint
 
 from gradfree import METHODS, Optimizer, minimize, models
 from gradfree._array import to_host
-from gradfree.altmin import (
-    ADMMClassifier,
-    BCDClassifier,
-    OnlineAMClassifier,
-    ReadoutOnlyClassifier,
-)
 from gradfree.kalman import (
     KALMAN_METHODS,
     UKI,
@@ -31,17 +26,6 @@ from gradfree.kalman import (
     RandomFixedSizeMinibatcher,
     solve,
     solve_minibatched,
-)
-from gradfree.local import (
-    BackpropClassifier,
-    DFAClassifier,
-    DNIClassifier,
-    DTPClassifier,
-    FAClassifier,
-    FFClassifier,
-    HSICClassifier,
-    NoPropClassifier,
-    ReadoutOnlyLocalClassifier,
 )
 from gradfree.tensor import (
     NNLIFTRegressor,
@@ -133,13 +117,6 @@ WRAPPERS = {
     "constraints": {"constraints": NonlinearConstraint(lambda x: x[0] + x[1], -np.inf, 0.0)},
     "integrality": {"integrality": [True, False] * 3, "bounds": [(-3.0, 3.0)] * D},
     "noise": {"options": {"noise_handling": True}},
-}
-
-
-# combinations a wrapper refuses, with the error that says why
-REFUSED = {
-    ("openai-es", "noise"): (TypeError, "sigma"),  # UH-CMA-ES adapts a step size
-    ("lm-ma-es", "integrality"): (TypeError, "marginal_std"),  # the margin needs them
 }
 
 
@@ -256,21 +233,7 @@ def test_tensor_estimators_stay_on_device():
 
 
 # -- estimators ------------------------------------------------------------------------
-CLASSIFIERS = [
-    BCDClassifier,
-    ADMMClassifier,
-    OnlineAMClassifier,
-    ReadoutOnlyClassifier,
-    BackpropClassifier,
-    ReadoutOnlyLocalClassifier,
-    FAClassifier,
-    DFAClassifier,
-    DTPClassifier,
-    HSICClassifier,
-    DNIClassifier,
-    FFClassifier,
-    NoPropClassifier,
-]
+CLASSIFIERS = classifiers()
 
 
 @pytest.mark.parametrize("cls", CLASSIFIERS, ids=lambda c: c.__name__)
@@ -278,7 +241,7 @@ def test_classifiers_stay_on_device(cls):
     g = np.random.default_rng(0)
     X = g.normal(size=(40, 3))
     labels = np.asarray([3, 7, 9])[np.argmax(X, axis=1)]
-    kw = {} if cls in (ReadoutOnlyClassifier,) else {"max_iter": 2}
+    kw = {"max_iter": 2} if has_epochs(cls) else {}
     clf = cls((6,), rng=0, **kw).fit(on_device(X), labels)
     assert [device(W) for W in clf.layers_] == [DEVICE] * len(clf.layers_)
     assert device(clf.decision_function(on_device(X))) == DEVICE

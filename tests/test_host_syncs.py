@@ -20,22 +20,11 @@ import collections
 
 import numpy as np
 import pytest
+from _families import REFUSED, classifiers, has_epochs
 from scipy.optimize import NonlinearConstraint
 
 from gradfree import METHODS, minimize
-from gradfree.altmin import ADMMClassifier, BCDClassifier, OnlineAMClassifier
 from gradfree.kalman import InverseProblem, solve
-from gradfree.local import (
-    BackpropClassifier,
-    DFAClassifier,
-    DNIClassifier,
-    DTPClassifier,
-    FAClassifier,
-    FFClassifier,
-    HSICClassifier,
-    NoPropClassifier,
-    ReadoutOnlyLocalClassifier,
-)
 from gradfree.testing import TEST_CONFIGS, problem_for
 
 strict = pytest.importorskip("array_api_strict")
@@ -109,8 +98,10 @@ WRAPPERS = {  # options, syncs added per generation (n: the population size)
 }
 
 
-@pytest.mark.parametrize("wrapper", sorted(WRAPPERS))
-@pytest.mark.parametrize("name", ["cma-es", "sep-cma-es", "snes", "pgpe"])
+@pytest.mark.parametrize(
+    ("name", "wrapper"),
+    [(n, w) for n in SCALAR for w in sorted(WRAPPERS) if (n, w) not in REFUSED],
+)
 def test_wrappers_sync_budget(name, wrapper, syncs):
     kw, extra = WRAPPERS[wrapper]
     base = _minimize(name, syncs)
@@ -133,23 +124,10 @@ def test_kalman_solve_syncs_at_most_three_times_per_generation(method, syncs):
     assert 1 <= per_step(syncs, run) <= 3
 
 
-CLASSIFIERS = [
-    BCDClassifier,
-    ADMMClassifier,
-    OnlineAMClassifier,
-    BackpropClassifier,
-    ReadoutOnlyLocalClassifier,
-    FAClassifier,
-    DFAClassifier,
-    DTPClassifier,
-    HSICClassifier,
-    DNIClassifier,
-    FFClassifier,
-    NoPropClassifier,
-]
+TRAINED = [c for c in classifiers() if has_epochs(c)]
 
 
-@pytest.mark.parametrize("cls", CLASSIFIERS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("cls", TRAINED, ids=lambda c: c.__name__)
 def test_estimators_sync_once_per_epoch(cls, syncs):
     g = np.random.default_rng(0)
     X = strict.asarray(g.normal(size=(64, 3)))
