@@ -99,12 +99,14 @@ def to_host(x: Any) -> np.ndarray:
     if is_cupy_array(x):
         return x.get()
     if hasattr(x, "__dlpack__"):
-        # device="cpu" (NumPy >= 2.1) copies an array on another device to the host
-        for kwargs in ({"device": "cpu"}, {}):
-            try:
-                return np.from_dlpack(x, **kwargs)
-            except (TypeError, RuntimeError, BufferError, ValueError):
-                pass
+        try:  # device="cpu" (NumPy >= 2.1) copies an array on another device to the host
+            return np.from_dlpack(x, device="cpu")
+        except (TypeError, RuntimeError, BufferError, ValueError):
+            pass
+        try:
+            return np.from_dlpack(x)
+        except (TypeError, RuntimeError, BufferError, ValueError):
+            pass
     return np.asarray(x)
 
 
