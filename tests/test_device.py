@@ -38,7 +38,7 @@ from gradfree.tensor import (
     whitened_symmetric_cp,
     whitened_third_moment,
 )
-from gradfree.testing import TEST_CONFIGS, problem_for
+from gradfree.testing import TEST_CONFIGS, problem_for, sphere
 
 strict = pytest.importorskip("array_api_strict")
 DEVICE = strict.Device("device1")
@@ -134,6 +134,19 @@ def test_wrappers_stay_on_device(name, wrapper):
         res = minimize(problem_for(strategy), on_device(X0), method=strategy, rng=1,
                        workers=workers, **kw)  # fmt: skip
         assert_on_device(res)
+
+
+@pytest.mark.parametrize("kind", ["ipop", "bipop"])
+def test_restarted_runs_stay_on_device(kind):
+    """A flat objective stops the CMA family, so the restarted runs start on the device."""
+    restarted = []
+    for name in SCALAR:
+        res = minimize(lambda X: 0.0 * sphere(X), on_device(X0), method=make(name),
+                       workers="vectorized", maxiter=40, rng=0,
+                       options={"restarts": kind, "max_restarts": 2})  # fmt: skip
+        assert_on_device(res)
+        restarted += [name] * bool(res.state.restarts)
+    assert len(restarted) >= 3, restarted
 
 
 @pytest.mark.parametrize("name", NAMES)
