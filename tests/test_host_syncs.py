@@ -8,10 +8,10 @@ two runs of different length, so setup and the final result are not counted.
 Budgets with ``workers="vectorized"``: at most 3 per generation for every method (the
 driver reads one generation's values; a strategy's ``tell`` reads one summary, CMA-ES
 also the eigenvalues of its eigendecomposition). The wrappers: restarts and bounds add
-none, uncertainty handling one, integrality four (the integer coordinates of the
-population and the centre, in ``ask`` and ``tell``), constraints ``n + 4`` (constraint
-functions are called one point at a time: the population and the centre, then the
-violations). Estimators: one per epoch (the epoch's loss), however many batches.
+none, uncertainty handling one, integrality four (``ask`` reads the integer coordinates
+of the population and the centre, ``tell`` the centre and the deviations), constraints
+``n + 4`` (constraint functions are called one point at a time, on the population and
+the centre; then the objective's values, the violations and the multiplier update). Estimators: one per epoch (the epoch's loss), however many batches.
 """
 
 from __future__ import annotations
