@@ -11,7 +11,8 @@ also the eigenvalues of its eigendecomposition). The wrappers: restarts and boun
 none, uncertainty handling one, integrality four (``ask`` reads the integer coordinates
 of the population and the centre, ``tell`` the centre and the deviations), constraints
 ``n + 4`` (constraint functions are called one point at a time, on the population and
-the centre; then the objective's values, the violations and the multiplier update). Estimators: one per epoch (the epoch's loss), however many batches.
+the centre; then the objective's values, the violations and the multiplier update).
+Estimators: one per epoch (the epoch's loss), however many batches.
 """
 
 from __future__ import annotations
