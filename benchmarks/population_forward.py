@@ -6,8 +6,10 @@ one batched matmul chain. Backends: NumPy on the CPU with one BLAS thread and wi
 default number, and CuPy when a GPU is present. The loop calls ``forward(P[j], X)`` once
 per member on a subset and is reported as evaluations per second too.
 
-Run: python benchmarks/population_forward.py [--quick]
-Writes benchmarks/results/population_forward.json (``--quick``: *_quick.json).
+Run: python benchmarks/population_forward.py [--quick] [--gpu-only] [--out PATH]
+Writes benchmarks/results/population_forward.json (``--quick``: *_quick.json);
+``--gpu-only`` skips the NumPy rows (and, without a usable GPU, prints one line and
+exits 0 without results).
 """
 
 from __future__ import annotations
@@ -65,7 +67,12 @@ def _measure(net, P, X, n_loop, repeats, sync=lambda: None):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="n = 512, fewer repeats")
+    parser.add_argument("--gpu-only", action="store_true", help="CuPy rows only")
+    parser.add_argument("--out", type=Path, help="default: results/population_forward.json")
     args = parser.parse_args(argv)
+    if args.gpu_only and not gpu_available():
+        print("population_forward: skipped: --gpu-only and no usable GPU; no results.")
+        return
     n, repeats, n_loop = (512, 2, 128) if args.quick else (4096, 5, 512)
 
     net = MLP(SIZES, activations="relu")
@@ -73,7 +80,7 @@ def main(argv=None):
     P = (gen.standard_normal((n, net.n_params), dtype=np.float32) * 0.05).astype(np.float32)
     X = gen.random((BATCH, SIZES[0])).astype(np.float32)
     rows = []
-    for threads in (1, None):
+    for threads in () if args.gpu_only else (1, None):
         with threadpool_limits(limits=threads):
             res = _measure(net, P, X, n_loop, repeats)
         label = "numpy, 1 BLAS thread" if threads == 1 else f"numpy, {os.cpu_count()} cpus default"
@@ -130,7 +137,7 @@ def main(argv=None):
         },
         "results": rows,
     }
-    path = (
+    path = args.out or (
         Path(__file__).parent
         / "results"
         / ("population_forward_quick.json" if args.quick else "population_forward.json")

@@ -90,12 +90,19 @@ def to_host(x: Any) -> np.ndarray:
     --------
     >>> to_host(np.arange(3))
     array([0, 1, 2])
+    >>> import array_api_strict as xp
+    >>> to_host(xp.asarray([1.0, 2.0], device=xp.Device("device1")))
+    array([1., 2.])
     """
     if is_numpy_array(x):
         return x
     if is_cupy_array(x):
         return x.get()
     if hasattr(x, "__dlpack__"):
+        try:  # device="cpu" (NumPy >= 2.1) copies an array on another device to the host
+            return np.from_dlpack(x, device="cpu")
+        except (TypeError, RuntimeError, BufferError, ValueError):
+            pass
         try:
             return np.from_dlpack(x)
         except (TypeError, RuntimeError, BufferError, ValueError):

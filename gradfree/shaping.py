@@ -21,8 +21,9 @@ def finite_or_inf(values: Array) -> Array:
     >>> finite_or_inf(np.asarray([1.0, np.nan, -np.inf]))
     array([ 1., inf, inf])
     """
-    xp, _ = get_xp(values)
-    return xp.where(xp.isfinite(values), values, xp.asarray(xp.inf, dtype=values.dtype))
+    xp, dev = get_xp(values)
+    inf = xp.asarray(xp.inf, dtype=values.dtype, device=dev)
+    return xp.where(xp.isfinite(values), values, inf)
 
 
 def centered_ranks(values: Array) -> Array:

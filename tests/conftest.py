@@ -15,12 +15,48 @@ settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
 
-_BACKENDS = ["numpy", "array_api_strict", pytest.param("cupy", marks=pytest.mark.gpu)]
+_BACKENDS = [
+    "numpy",
+    "array_api_strict",
+    "array_api_strict-device1",
+    pytest.param("cupy", marks=pytest.mark.gpu),
+]
+
+_CREATION = ("asarray", "arange", "empty", "eye", "full", "linspace", "ones", "zeros")
+
+
+class OnDevice:
+    """A namespace whose creation functions default to `device` (a second GPU stand-in).
+
+    array-api-strict arrays on different devices refuse to mix, as CuPy arrays on two
+    GPUs do, so a run that creates anything on the default device fails or is caught by
+    a device assertion. Arrays passed to ``asarray`` keep their own device.
+    """
+
+    def __init__(self, module, device):
+        self._module, self.device = module, device
+        self._array_type = type(module.asarray(0.0))
+
+    def __getattr__(self, name):
+        attr = getattr(self._module, name)
+        if name not in _CREATION:
+            return attr
+
+        def on_device(*args, **kwargs):
+            if not (name == "asarray" and isinstance(args[0], self._array_type)):
+                kwargs.setdefault("device", self.device)
+            return attr(*args, **kwargs)
+
+        return on_device
+
+    def __repr__(self):
+        return f"OnDevice({self._module.__name__}, {self.device!r})"
 
 
 @pytest.fixture(params=_BACKENDS)
 def xp(request):
-    """The namespace under test: NumPy, array-api-strict (catches NumPy leaks), CuPy."""
+    """The namespace under test: NumPy, array-api-strict (catches NumPy leaks) on its
+    default device and on ``Device("device1")`` (catches device leaks), CuPy."""
     if request.param == "numpy":
         return np
     if request.param == "cupy":
@@ -29,7 +65,10 @@ def xp(request):
         import cupy
 
         return cupy
-    return pytest.importorskip(request.param)
+    strict = pytest.importorskip("array_api_strict")
+    if request.param == "array_api_strict-device1":
+        return OnDevice(strict, strict.Device("device1"))
+    return strict
 
 
 @pytest.fixture

@@ -330,11 +330,14 @@ class AltMinClassifierMixin(ClassifierMixin, BaseEstimator):
         X = self._check_predict_X(X)
         return forward(self.layers_, X)
 
-    def predict(self, X: Any) -> np.ndarray:
-        """Predicted labels ``(n,)`` (host NumPy array of the classes seen in `fit`)."""
-        xp, _ = get_xp(check_X(X))
-        out = self.decision_function(X)
-        return self.classes_[to_host(xp.argmax(out, axis=1))]
+    def predict(self, X: Any) -> Any:
+        """Predicted labels ``(n,)``: on the namespace and device of `X` for numeric
+        classes, else a host NumPy array of the classes seen in `fit`."""
+        xp, dev = get_xp(check_X(X))
+        best = xp.argmax(self.decision_function(X), axis=1)
+        if type(best) is np.ndarray or self.classes_.dtype.kind not in "biuf":
+            return self.classes_[to_host(best)]
+        return xp.take(xp.asarray(self.classes_, device=dev), best)
 
     def score(self, X: Any, y: Any) -> float:
         """Mean accuracy on ``(X, y)``; labels outside `classes_` raise ValueError."""
@@ -346,7 +349,7 @@ class AltMinClassifierMixin(ClassifierMixin, BaseEstimator):
         unknown = np.setdiff1d(y_host, self.classes_)
         if unknown.size:
             raise ValueError(f"`y` has labels outside the fitted classes: {unknown[:5]!r}.")
-        return float(np.mean(self.predict(X) == y_host))
+        return float(np.mean(to_host(self.predict(X)) == y_host))
 
 
 class OnlineClassifierMixin(AltMinClassifierMixin):

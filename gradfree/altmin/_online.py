@@ -205,7 +205,7 @@ class OnlineAM:
             Wt, bias = W[i + 1][:-1, :], W[i + 1][-1:, :]
             target = Yb if i == L - 2 else codes[i + 1]
             scale = 1.0 if i == L - 2 else 2.0 * mu  # loss_next weight
-            lip = scale * float(xp.sum(Wt**2)) + 2.0 * mu
+            lip = scale * xp.sum(Wt**2) + 2.0 * mu  # on the device: no host sync per batch
             c0 = codes[i]
             c = c0
             for _ in range(self.n_code_steps):
