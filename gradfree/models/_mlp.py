@@ -5,16 +5,16 @@ population ``(n, p)`` and a batch ``X`` of shape ``(b, d)`` to outputs ``(b, out
 ``(n, b, out)``. The population pass is one chain of batched matrix products over
 stacked weights ``(n, d_in + 1, d_out)``, with no Python loop over the population: what
 makes evolution strategies and ensemble Kalman methods on networks fast, above all on a
-GPU. The layer view (`MLP.init_params`, `MLP.forward_layer`) satisfies
-`gradfree._typing.LayeredModel` for the layer-local solvers.
+GPU. The layer view (`MLP.forward_cache`, `gradfree._typing.LayeredModel`) serves the
+layer-local trainers: alternating minimization and the local rules use this same pass.
 
 Layer ``i`` holds one array ``W_i`` of shape ``(d_in + 1, d_out)``: the weight matrix
 with the bias appended as its last row, so that ``H_{i+1} = act_i(H_i W_i[:-1] +
 W_i[-1])`` (least-squares layer updates see a plain linear map of ``[H, 1]``). The flat
 vector is ``W_0, W_1, ...`` read in C order, one after the other.
 
-Initialization: He et al., ICCV 2015 (std ``sqrt(2 / d_in)``, ReLU layers) and Glorot &
-Bengio, AISTATS 2010 (std ``sqrt(2 / (d_in + d_out))``, the others); biases start at 0.
+Initialization: He et al. 2015 (std ``sqrt(2 / d_in)``, ReLU layers), Glorot & Bengio
+2010 (std ``sqrt(2 / (d_in + d_out))``, the others); biases start at 0.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ class MLP:
     Raises
     ------
     ValueError, TypeError
-        For bad sizes, an unknown activation or init, or a wrong number of activations.
+        For bad sizes, unknown activations or init, or a wrong number of activations.
 
     References
     ----------
@@ -132,8 +132,6 @@ class MLP:
         object.__setattr__(self, "threshold", check_positive(self.threshold, "threshold"))
         object.__setattr__(self, "layer_sizes", sizes)
         object.__setattr__(self, "activations", acts)
-
-    # -- sizes ------------------------------------------------------------------------
 
     @property
     def n_layers(self) -> int:
