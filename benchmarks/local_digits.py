@@ -86,7 +86,9 @@ def makers(epochs: int) -> dict[str, tuple[object, bool]]:
         False,
     )
     out["admm"] = (
-        lambda lr, s: ADMMClassifier(HIDDEN, max_iter=epochs, readout_ridge=None, rng=s),
+        lambda lr, s: ADMMClassifier(
+            HIDDEN, beta=1.0, gamma=10.0, max_iter=epochs, readout_ridge=None, rng=s
+        ),
         False,
     )
     from sklearn.neural_network import MLPClassifier
@@ -121,7 +123,7 @@ def curve(clf: object, X, y, Xt, yt, epochs: int) -> tuple[list[float], list[lis
             angles.append(local.alignment_angles(solver, state, Xe[:256], Y[:256]))
         if epoch == epochs:
             break
-        state = solver.step(state)
+        state = solver.step(state, Xe, Y)
         accs.append(float(np.mean(np.argmax(solver.decision_function(state, Xt), 1) == yt)))
     return accs, angles
 
@@ -188,7 +190,7 @@ def main() -> None:
             "learning_rate_grid": list(grid),
             "tuning": "validation accuracy on a stratified 20% split of the training set, seed 0",
             "rule_settings": {k: v[1] for k, v in RULES.items()},
-            "part1": "BCD (alpha 0.1), ADMM, online AM-mem: defaults, no learning rate",
+            "part1": "BCD (alpha 0.1), ADMM (beta 1, gamma 10), online AM-mem: no learning rate",
         },
         "machine": machine_info(),
         "blas_threads": 1,
