@@ -7,9 +7,9 @@
   class scores.
 - `NetworkClassifier`, `OnlineNetworkClassifier`: scikit-learn classifiers over a
   solver, with ``model_``, ``params_``, ``warm_start`` and ``init_params``.
-- `check_X`, `check_Xy`, `validate_X`, `validate_Xy`: input checks, scikit-learn's own for
-  host data, the same rules on any array namespace (the fit and its predictions stay on
-  the namespace and device of ``X``).
+- `check_X`, `check_Xy`, `check_n_features`, `validate_X`, `validate_Xy`: input checks,
+  scikit-learn's own for host data, the same rules on any array namespace (the fit and
+  its predictions stay on the namespace and device of ``X``).
 
 Families import this module, never each other.
 
@@ -25,7 +25,7 @@ Examples
 
 from ._loop import fit
 from ._network import NetworkClassifier, NetworkSolver, OnlineNetworkClassifier
-from ._validation import check_X, check_Xy, validate_X, validate_Xy
+from ._validation import check_n_features, check_X, check_Xy, validate_X, validate_Xy
 
 __all__ = [
     "NetworkClassifier",
@@ -33,6 +33,7 @@ __all__ = [
     "OnlineNetworkClassifier",
     "check_X",
     "check_Xy",
+    "check_n_features",
     "fit",
     "validate_X",
     "validate_Xy",

@@ -19,7 +19,7 @@ from sklearn.utils.validation import column_or_1d, validate_data
 
 from .._array import get_xp, to_host
 
-__all__ = ["check_X", "check_Xy", "validate_X", "validate_Xy"]
+__all__ = ["check_X", "check_Xy", "check_n_features", "validate_X", "validate_Xy"]
 
 _FLOATS = [np.float64, np.float32]
 
@@ -90,8 +90,20 @@ def check_Xy(X: Any, Y: Any) -> tuple[Any, Any]:
     return X, xp.astype(Y, X.dtype)
 
 
-def _check_n_features(est: Any, X: Any, reset: bool) -> None:
-    """Set (`reset`) or check ``n_features_in_`` with scikit-learn's message."""
+def check_n_features(est: Any, X: Any, reset: bool) -> None:
+    """Set (`reset`) or check ``n_features_in_`` of `est` with scikit-learn's message.
+
+    For estimators whose inputs are not plain feature matrices (counts, sequences),
+    which check their data themselves.
+
+    Examples
+    --------
+    >>> from sklearn.base import BaseEstimator
+    >>> est = BaseEstimator()
+    >>> check_n_features(est, np.ones((2, 3)), reset=True)
+    >>> est.n_features_in_
+    3
+    """
     n = X.shape[1]
     if reset:
         est.n_features_in_ = n
@@ -116,7 +128,7 @@ def validate_X(est: Any, X: Any, *, reset: bool) -> Any:
     """
     if _foreign(X):
         X = check_X(X)
-        _check_n_features(est, X, reset)
+        check_n_features(est, X, reset)
         return X
     return validate_data(est, X, reset=reset, dtype=_FLOATS)
 
@@ -137,7 +149,7 @@ def validate_Xy(est: Any, X: Any, y: Any, *, classifier: bool) -> tuple[Any, np.
     """
     if _foreign(X):
         X = check_X(X)
-        _check_n_features(est, X, True)
+        check_n_features(est, X, True)
         if y is None:
             raise ValueError(
                 f"{type(est).__name__} requires y to be passed, but the target y is None."

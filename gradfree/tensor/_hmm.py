@@ -25,6 +25,8 @@ import warnings
 from typing import Any
 
 import numpy as np
+from sklearn.base import BaseEstimator, DensityMixin
+from sklearn.utils.validation import check_is_fitted
 
 from .._array import to_host
 from .._validate import GradfreeWarning, check_int, check_positive
@@ -66,7 +68,7 @@ def _as_sequences(X: Any, name: str, n_symbols: int | None, min_length: int) -> 
     return out
 
 
-class SpectralHMM:
+class SpectralHMM(DensityMixin, BaseEstimator):
     """Hidden Markov model learned by the spectral method of Hsu, Kakade & Zhang (2012).
 
     Estimates ``P1``, ``P21`` and ``P3x1`` from the first three symbols of each
@@ -76,7 +78,7 @@ class SpectralHMM:
 
     Parameters
     ----------
-    n_states : int
+    n_states : int, default=2
         ``m``, the number of hidden states (``m <= n_symbols``).
     n_symbols : int or None, default=None
         Alphabet size ``n``; None takes ``max(X) + 1`` at `fit`.
@@ -118,7 +120,7 @@ class SpectralHMM:
 
     def __init__(
         self,
-        n_states: int,
+        n_states: int = 2,
         *,
         n_symbols: int | None = None,
         min_prob: float = 1e-12,
@@ -168,8 +170,7 @@ class SpectralHMM:
 
     def _raw_probabilities(self, X: Any) -> np.ndarray:
         """Unclipped estimates ``b_inf^T B_xt ... B_x1 b1`` of each sequence."""
-        if not hasattr(self, "B_"):
-            raise ValueError("this SpectralHMM is not fitted yet; call `fit` first.")
+        check_is_fitted(self, "B_")
         seqs = _as_sequences(X, "X", self.n_symbols_, 0)
         out = np.empty(len(seqs))
         for i, s in enumerate(seqs):

@@ -43,13 +43,17 @@ from typing import Any
 
 import numpy as np
 from array_api_compat import is_array_api_obj
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils.validation import check_is_fitted
 
 from .._array import asarray_like, get_xp, to_host
 from .._random import check_rng
 from .._typing import Array
 from .._validate import GradfreeWarning, check_choice, check_int, check_nonnegative
+from ..estimators import validate_X, validate_Xy
+from ..models import MLP
 from ._cp_als import cp_als
-from ._moments import DEFAULT_CHUNK, check_data, second_moment
+from ._moments import DEFAULT_CHUNK, second_moment
 from ._nnlift_parts import (
     _ACTIVATIONS,
     _activation,
@@ -65,7 +69,7 @@ from ._nnlift_parts import (
 __all__ = ["NNLIFTRegressor", "gaussian_score3"]
 
 
-class NNLIFTRegressor:
+class NNLIFTRegressor(RegressorMixin, BaseEstimator):
     """Two-layer network ``y = a2^T sigma(A1^T x + b1) + b2`` learned by NN-LIFT.
 
     No gradient of the network is taken: one streamed cross-moment ``E[y S3(x)]``, a CP
@@ -76,15 +80,16 @@ class NNLIFTRegressor:
 
     Parameters
     ----------
-    n_hidden : int
+    n_hidden : int, default=2
         ``k``, the number of hidden units; ``1 <= k <= d``.
     activation : {"tanh", "sigmoid", "relu"} or callable, default="tanh"
         ``sigma``; a callable maps an array elementwise (NumPy on the host for the bias
         step, the namespace of `X` in `predict`).
     density : {"gaussian", "custom"}, default="gaussian"
         Input density. ``"gaussian"``: ``N(mu, Sigma)`` with the sample mean and
-        covariance, built-in streamed Hermite score. ``"custom"``: `score` is required.
-    score : callable, optional
+        covariance, built-in streamed Hermite score. ``"custom"``: `score_function` is
+        required.
+    score_function : callable, optional
         ``score(X_chunk) -> (c, d, d, d)`` array, the third-order score ``S3`` of the
         known input density at each row (template: `gaussian_score3`). Used only with
         ``density="custom"``; memory ``chunk_size * d^3``.
@@ -104,7 +109,7 @@ class NNLIFTRegressor:
         moment unfolding is below ``visibility_ratio`` times its noise floor: the
         spectral norm of the sampling error, estimated from the spread of the moment over
         16 batches of rows as ``rms(standard error) * (sqrt(d) + sqrt(p d))``; some
-        neuron has ``lambda_j ~ 0``, or too few samples to see it. With a user `score`,
+        neuron has ``lambda_j ~ 0``, or too few samples to see it. With a user `score_function`,
         the floor is the ``(k+1)``-th singular value.
     check_gaussian : bool, default=True
         With ``density="gaussian"``, warn when the standardized inputs are clearly not
@@ -118,6 +123,11 @@ class NNLIFTRegressor:
 
     Attributes
     ----------
+    model_ : gradfree.models.MLP or None
+        The fitted network ``(d, k, 1)`` (None for a callable `activation`); any method of
+        the package can fine-tune it from ``params_`` (see `to_mlp`).
+    params_ : array of shape (p,) or None
+        Its flat parameter vector: ``model_.forward(params_, X)[:, 0]`` is `predict`.
     A1_ : array of shape (d, k)
         First-layer weights (with their fitted scale).
     b1_, a2_ : arrays of shape (k,)
@@ -129,7 +139,7 @@ class NNLIFTRegressor:
     singular_values_ : array of shape (min(d, p d),)
         Singular values of the moment unfolding (visibility diagnostics).
     noise_floor_ : float or None
-        The estimated noise floor of the singular values (None with a user `score`).
+        The estimated noise floor of the singular values (None with `score_function`).
     fit_times_ : dict
         Seconds spent in ``"moments"`` (standardizing, Gaussianity check, streamed
         moment passes), ``"decomposition"`` (CP of the core) and ``"total"``.
@@ -138,8 +148,8 @@ class NNLIFTRegressor:
     Raises
     ------
     ValueError
-        In `fit`: ``n_hidden > d``, ``density="custom"`` without `score`, bad shapes,
-        a singular input covariance.
+        In `fit`: ``n_hidden > d``, ``density="custom"`` without `score_function`, bad
+        shapes, a singular input covariance.
 
     Warns
     -----
@@ -168,11 +178,11 @@ class NNLIFTRegressor:
 
     def __init__(
         self,
-        n_hidden: int,
+        n_hidden: int = 2,
         activation: str | Callable = "tanh",
         *,
         density: str = "gaussian",
-        score: Callable | None = None,
+        score_function: Callable | None = None,
         n_sketches: int | None = None,
         n_starts: int = 8,
         alpha: float = 1e-6,
@@ -186,7 +196,7 @@ class NNLIFTRegressor:
         self.n_hidden = n_hidden
         self.activation = activation
         self.density = density
-        self.score_function = score
+        self.score_function = score_function
         self.n_sketches = n_sketches
         self.n_starts = n_starts
         self.alpha = alpha
@@ -202,7 +212,7 @@ class NNLIFTRegressor:
         k = check_int(self.n_hidden, "n_hidden", low=1)
         if k > d:
             raise ValueError(
-                f"`n_hidden` must be <= d = {d} (columns of `X`): NN-LIFT recovers at most d "
+                f"`n_hidden` must be <= n_features = {d}: NN-LIFT recovers at most d "
                 f"linearly independent first-layer directions; got {k}."
             )
         if not callable(self.activation):
@@ -210,11 +220,13 @@ class NNLIFTRegressor:
         check_choice(self.density, "density", ("gaussian", "custom"))
         if self.density == "custom" and self.score_function is None:
             raise ValueError(
-                '`density="custom"` needs `score`, the third-order score function of the '
-                "input density (NN-LIFT has no moment identity without it)."
+                '`density="custom"` needs `score_function`, the third-order score function '
+                "of the input density (NN-LIFT has no moment identity without it)."
             )
         if self.score_function is not None and not callable(self.score_function):
-            raise TypeError("`score` must be callable: X_chunk (c, d) -> S3 (c, d, d, d).")
+            raise TypeError(
+                "`score_function` must be callable: X_chunk (c, d) -> S3 (c, d, d, d)."
+            )
         if self.n_sketches is not None:
             check_int(self.n_sketches, "n_sketches", low=1)
         check_int(self.n_starts, "n_starts", low=1)
@@ -233,17 +245,13 @@ class NNLIFTRegressor:
         ValueError
             See the class docstring.
         """
-        X = check_data(X)
+        X, y = validate_Xy(self, X, y, classifier=False)
         xp, _ = get_xp(X)
         n, d = X.shape
-        yv = xp.asarray(
-            y if is_array_api_obj(y) else np.asarray(y), dtype=X.dtype, device=X.device
-        )
-        if yv.ndim != 1 or yv.shape[0] != n:
-            raise ValueError(f"`y` must have shape ({n},); got {tuple(yv.shape)}.")
-        if not bool(to_host(xp.all(xp.isfinite(yv)))):
-            raise ValueError("`y` must be finite.")
+        yv = asarray_like(np.asarray(y, dtype=np.float64), X)
         k = self._check_params(d)
+        if n < 2:
+            raise ValueError(f"NN-LIFT needs n_samples >= 2 for moments; got n_samples = {n}.")
         rng = check_rng(self.rng)
         tic = time.perf_counter()
         chunk = self.chunk_size
@@ -268,7 +276,7 @@ class NNLIFTRegressor:
                         f"`X` does not look Gaussian (max |excess kurtosis| {kurt:.2f}, max "
                         f"|skewness| {skew:.2f} along axes and random directions): the "
                         'Gaussian score function is then wrong; pass density="custom" and '
-                        "the `score` of the true input density.",
+                        "the `score_function` of the true input density.",
                         GradfreeWarning,
                         stacklevel=2,
                     )
@@ -311,8 +319,8 @@ class NNLIFTRegressor:
         self.weights_ = asarray_like(to_host(weights), X)
         self.A1_ = asarray_like(A1, X)
         self.b1_ = asarray_like(b1, X)
-        self.n_features_in_ = d
         self._ridge(X, yv)
+        self.model_, self.params_ = (None, None) if callable(self.activation) else self.to_mlp()
         times["total"] = time.perf_counter() - tic
         self.fit_times_ = times
         return self
@@ -339,13 +347,6 @@ class NNLIFTRegressor:
 
     def _features(self, X: Array) -> Array:
         """Hidden activations ``sigma(A1^T x + b1)`` of shape (n, k)."""
-        if not hasattr(self, "A1_"):
-            raise ValueError("this NNLIFTRegressor is not fitted yet; call `fit` first.")
-        X = check_data(X)
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"`X` must have {self.n_features_in_} columns, as in `fit`; got {X.shape[1]}."
-            )
         xp, _ = get_xp(X)
         return _activation(self.activation, xp)(X @ self.A1_ + self.b1_[None, :])
 
@@ -362,8 +363,14 @@ class NNLIFTRegressor:
         self.b2_ = float(ym - hm @ a2)
 
     def predict(self, X: Array) -> Array:
-        """Network output ``a2^T sigma(A1^T x + b1) + b2`` for each row of `X`."""
-        return self._features(X) @ self.a2_ + self.b2_
+        """Network output ``a2^T sigma(A1^T x + b1) + b2`` for each row of `X` (in the
+        namespace and on the device of `X`): the forward pass of ``model_``."""
+        check_is_fitted(self, "a2_")
+        X = validate_X(self, X, reset=False)
+        if self.model_ is None:
+            return self._features(X) @ self.a2_ + self.b2_
+        params = asarray_like(self.params_, X)
+        return self.model_.forward(params, X)[:, 0]
 
     def to_mlp(self) -> tuple[Any, Array]:
         """The fitted network as a `gradfree.models.MLP` and its flat parameter vector.
@@ -382,8 +389,7 @@ class NNLIFTRegressor:
         >>> bool(np.allclose(model.forward(params, X[:5])[:, 0], est.predict(X[:5])))
         True
         """
-        from ..models import MLP
-
+        check_is_fitted(self, "a2_")
         if callable(self.activation):
             raise ValueError("`to_mlp` needs a named `activation`, not a callable.")
         xp, _ = get_xp(self.A1_)
@@ -394,10 +400,10 @@ class NNLIFTRegressor:
         model = MLP((d, k, 1), activations=[self.activation, "identity"])
         return model, model.flatten([hidden, output])
 
-    def score(self, X: Array, y: Array) -> float:
+    def score(self, X: Array, y: Array, sample_weight: Any = None) -> float:
         """Coefficient of determination R^2 of `predict` on ``(X, y)`` (scikit-learn's)."""
-        yh = np.asarray(to_host(y) if is_array_api_obj(y) else y, dtype=np.float64)
+        from sklearn.metrics import r2_score
+
         pred = to_host(self.predict(X))
-        ss_res = float(np.sum((yh - pred) ** 2))
-        ss_tot = float(np.sum((yh - yh.mean()) ** 2))
-        return 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan")
+        yh = np.asarray(to_host(y) if is_array_api_obj(y) else y, dtype=np.float64)
+        return float(r2_score(yh, pred, sample_weight=sample_weight))

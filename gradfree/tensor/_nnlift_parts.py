@@ -5,6 +5,7 @@ Gaussianity check and the gradient-free search for each neuron's scale and bias
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -12,6 +13,7 @@ from array_api_compat import is_array_api_obj
 
 from .._array import asarray_like, get_xp, to_host
 from .._typing import Array
+from ..models import activate
 from ._moments import _chunks, check_data
 
 __all__ = ["gaussian_score3"]
@@ -20,14 +22,11 @@ _ACTIVATIONS = ("tanh", "sigmoid", "relu")
 
 
 def _activation(name: str | Callable, xp: Any) -> Callable:
-    """The elementwise activation ``sigma`` in namespace `xp`."""
+    """The elementwise activation ``sigma`` (a name of `gradfree.models.activate`, which
+    keeps the namespace of its input, or a callable)."""
     if callable(name):
         return name
-    if name == "tanh":
-        return xp.tanh
-    if name == "sigmoid":
-        return lambda u: 1.0 / (1.0 + xp.exp(-u))
-    return lambda u: xp.where(u > 0, u, xp.zeros_like(u))
+    return partial(activate, name)  # the package's one activation table
 
 
 def gaussian_score3(X: Array, mean: Array, cov: Array) -> Array:
