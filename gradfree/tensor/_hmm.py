@@ -22,11 +22,11 @@ be negative for rare sequences; they are clipped (see `SpectralHMM`). Host (NumP
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_array, check_is_fitted
 
 from .._array import to_host
 from .._validate import GradfreeWarning, check_int, check_positive
@@ -38,7 +38,10 @@ def _as_sequences(X: Any, name: str, n_symbols: int | None, min_length: int) -> 
     """`X` (2-d array or list of 1-d sequences) as a list of int64 arrays, checked."""
     if hasattr(X, "__array_namespace__"):
         X = to_host(X)
-    rows = list(X) if isinstance(X, (list, tuple)) else list(np.atleast_2d(np.asarray(X)))
+    if not isinstance(X, (list, tuple)):  # one array of equal-length sequences
+        X = check_array(X, dtype=None, ensure_2d=False, input_name=name)  # scikit-learn's
+        X = np.atleast_2d(X)
+    rows = list(X)
     if not rows:
         raise ValueError(f"`{name}` must hold at least one sequence.")
     out = []
@@ -49,6 +52,8 @@ def _as_sequences(X: Any, name: str, n_symbols: int | None, min_length: int) -> 
         if a.dtype.kind == "f":
             if not np.isfinite(a).all():
                 raise ValueError(f"`{name}` must be finite (no NaN or inf).")
+            if a.size and a.min() < 0:
+                raise ValueError(f"Negative values in data passed to `{name}`: {a.min()}.")
             if (a != np.round(a)).any():
                 raise ValueError(f"`{name}` must hold integer symbols.")
         elif a.size and a.dtype.kind not in "iub":
@@ -59,13 +64,38 @@ def _as_sequences(X: Any, name: str, n_symbols: int | None, min_length: int) -> 
                 f"`{name}`: every sequence needs >= {min_length} symbols; got {a.size}."
             )
         if a.size and a.min() < 0:
-            raise ValueError(f"`{name}` must hold symbols >= 0; found {a.min()}.")
+            raise ValueError(f"Negative values in data passed to `{name}`: {a.min()}.")
         if n_symbols is not None and a.size and a.max() >= n_symbols:
             raise ValueError(
                 f"`{name}` must hold symbols < n_symbols = {n_symbols}; found {a.max()}."
             )
         out.append(a)
     return out
+
+
+_SEQUENCE_DATA_CHECKS = (
+    "check_dict_unchanged",
+    "check_dont_overwrite_parameters",
+    "check_dtype_object",
+    "check_estimators_dtypes",
+    "check_estimators_fit_returns_self",
+    "check_estimators_nan_inf",
+    "check_estimators_overwrite_params",
+    "check_estimators_pickle",
+    "check_f_contiguous_array_estimator",
+    "check_fit2d_1feature",
+    "check_fit2d_1sample",
+    "check_fit2d_predict1d",
+    "check_fit_check_is_fitted",
+    "check_fit_idempotent",
+    "check_fit_score_takes_y",
+    "check_methods_sample_order_invariance",
+    "check_methods_subset_invariance",
+    "check_n_features_in",
+    "check_n_features_in_after_fitting",
+    "check_pipeline_consistency",
+    "check_readonly_memmap_input",
+)
 
 
 class SpectralHMM(DensityMixin, BaseEstimator):
@@ -117,6 +147,19 @@ class SpectralHMM(DensityMixin, BaseEstimator):
     >>> bool(abs(p_hat - p) / p < 0.1)
     True
     """
+
+    _expected_failed_checks: ClassVar[dict[str, str]] = dict.fromkeys(
+        _SEQUENCE_DATA_CHECKS,
+        "the data are sequences of discrete symbols: these scikit-learn checks fit on "
+        "continuous values, which a symbol model rejects (ValueError: `X` must hold "
+        "integer symbols)",
+    )
+    """scikit-learn checks that cannot pass, and why (`parametrize_with_checks`)."""
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.positive_only = True
+        return tags
 
     def __init__(
         self,

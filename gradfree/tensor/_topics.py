@@ -28,11 +28,11 @@ from __future__ import annotations
 
 import warnings
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin, TransformerMixin
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_array, check_is_fitted
 
 from .._array import to_host
 from .._random import check_rng
@@ -65,7 +65,8 @@ def check_counts(X: Any, name: str = "X", *, min_length: int = 3) -> np.ndarray:
     Raises
     ------
     ValueError
-        For non-2-d, non-finite, negative, non-integer counts or too short documents.
+        For non-2-d, empty, sparse, non-finite (scikit-learn's `check_array` and its
+        messages), negative or non-integer counts, or too short documents.
 
     Examples
     --------
@@ -74,15 +75,12 @@ def check_counts(X: Any, name: str = "X", *, min_length: int = 3) -> np.ndarray:
     >>> check_counts([[1, -2, 4]])
     Traceback (most recent call last):
     ...
-    ValueError: `X` must hold non-negative counts; found -2.0.
+    ValueError: Negative values in data passed to `X`: counts; found -2.0.
     """
-    X = np.asarray(to_host(X) if hasattr(X, "__array_namespace__") else X, dtype=np.float64)
-    if X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1:
-        raise ValueError(f"`{name}` must be 2-d (n_docs, vocab); got shape {X.shape}.")
-    if not np.isfinite(X).all():
-        raise ValueError(f"`{name}` must be finite (no NaN or inf).")
+    X = to_host(X) if hasattr(X, "__array_namespace__") else X
+    X = check_array(X, dtype=np.float64, input_name=name)  # scikit-learn's checks and messages
     if (X < 0).any():
-        raise ValueError(f"`{name}` must hold non-negative counts; found {X.min()}.")
+        raise ValueError(f"Negative values in data passed to `{name}`: counts; found {X.min()}.")
     if (X != np.round(X)).any():
         raise ValueError(f"`{name}` must hold integer counts.")
     lengths = X.sum(axis=1)
@@ -137,10 +135,45 @@ def _to_simplex(mu: np.ndarray, owner: str) -> np.ndarray:
     return mu / total[None, :]
 
 
+_COUNT_DATA_CHECKS = (
+    "check_dict_unchanged",
+    "check_dont_overwrite_parameters",
+    "check_dtype_object",
+    "check_estimators_dtypes",
+    "check_estimators_fit_returns_self",
+    "check_estimators_nan_inf",
+    "check_estimators_overwrite_params",
+    "check_estimators_pickle",
+    "check_f_contiguous_array_estimator",
+    "check_fit2d_1feature",
+    "check_fit2d_1sample",
+    "check_fit2d_predict1d",
+    "check_fit_check_is_fitted",
+    "check_fit_idempotent",
+    "check_fit_score_takes_y",
+    "check_methods_sample_order_invariance",
+    "check_methods_subset_invariance",
+    "check_n_features_in",
+    "check_n_features_in_after_fitting",
+    "check_pipeline_consistency",
+    "check_readonly_memmap_input",
+    "check_transformer_data_not_an_array",
+    "check_transformer_general",
+    "check_transformer_preserve_dtypes",
+)
+
+
 class _MomentTopicModel(TransformerMixin, DensityMixin, BaseEstimator, ABC):
     """Shared fit / transform of the moment topic models."""
 
     _name = "topic model"
+
+    _expected_failed_checks: ClassVar[dict[str, str]] = dict.fromkeys(
+        _COUNT_DATA_CHECKS,
+        "the data are word counts: these scikit-learn checks fit on continuous values, "
+        "which a count model rejects (ValueError: `X` must hold integer counts)",
+    )
+    """scikit-learn checks that cannot pass, and why (`parametrize_with_checks`)."""
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
