@@ -95,7 +95,11 @@ def run(seed: int) -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         mlp = MLPRegressor(
-            (5,), activation="tanh", early_stopping=True, max_iter=200, random_state=seed
+            hidden_layer_sizes=(5,),
+            activation="tanh",
+            early_stopping=True,
+            max_iter=200,
+            random_state=seed,
         ).fit(X, y)
     rows["mlp"] = {
         "test_mse": mse(mlp.predict(Xt)),

@@ -205,14 +205,12 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
 
     def _start(self, solver: Any, X: Any, k: int) -> list[Any] | None:
         """The starting network: the last fit's (`warm_start`), `init_params`, or None."""
+        shapes = solver.param_shapes(X.shape[1], k)
         if self.warm_start and hasattr(self, "state_"):
-            if self.state_.layers[0].shape[0] - 1 == X.shape[1] and (
-                self.state_.layers[-1].shape[-1] == k
-            ):
+            if [tuple(W.shape) for W in self.state_.layers] == [tuple(t) for t in shapes]:
                 return list(self.state_.layers)
         if self.init_params is None:
             return None
-        shapes = solver.param_shapes(X.shape[1], k)
         flat = asarray_like(self.init_params, X)
         if flat.ndim != 1:
             raise ValueError(f"`init_params` must be a flat vector; got shape {flat.shape}.")

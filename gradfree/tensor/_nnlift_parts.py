@@ -120,7 +120,7 @@ def _batched_sketches(
         Kb, mb = _gaussian_sketches(Z[a:b, :], w[a:b], Theta, chunk_size)
         Ks.append(to_host(Kb))
         ms.append(mb)
-        sizes.append((b - a) / n)
+        sizes.append(float(b - a) / n)
     frac = np.asarray(sizes)
     Kall = np.stack(Ks)
     K = np.tensordot(frac, Kall, axes=1)
