@@ -34,12 +34,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-import numpy as np
-
-from .._array import asarray_like, get_xp
+from .._array import get_xp
 from .._random import check_rng
 from .._validate import check_int, check_positive
-from ..estimators import NetworkSolver, OnlineNetworkClassifier, check_Xy
+from ..estimators import NetworkSolver, OnlineNetworkClassifier, check_Xy, epoch_batches
 from ..models import activate, with_ones
 from ..updates import Adam
 
@@ -246,15 +244,11 @@ class OnlineAM(NetworkSolver):
 
     def step(self, state: OnlineAMState, X: Any, Y: Any) -> OnlineAMState:
         """One epoch over mini-batches of ``(X, Y)``, shuffled by ``(seed, epoch)``."""
-        xp, _ = get_xp(X)
-        n = X.shape[0]
-        perm = np.random.default_rng([state.seed, state.sweep]).permutation(n)
-        perm = asarray_like(perm, X, dtype=xp.int64)
         state = replace(state, loss_sum=None)
-        for start in range(0, n, self.batch_size):
-            idx = perm[start : min(start + self.batch_size, n)]
-            state = self.partial_step(state, xp.take(X, idx, axis=0), xp.take(Y, idx, axis=0))
-        return replace(state, sweep=state.sweep + 1, epoch_loss=state.loss_sum / n, loss_sum=None)
+        for Xb, Yb in epoch_batches(X, Y, self.batch_size, state.seed, state.sweep):
+            state = self.partial_step(state, Xb, Yb)
+        epoch_loss = state.loss_sum / X.shape[0]
+        return replace(state, sweep=state.sweep + 1, epoch_loss=epoch_loss, loss_sum=None)
 
     def objective(self, state: OnlineAMState, X: Any, Y: Any) -> float:
         """Training square loss ``1/2 mean_i ||out_i - y_i||^2``.

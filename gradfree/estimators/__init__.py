@@ -2,7 +2,8 @@
 
 - `fit`: the one fit loop of the layer-wise trainers (alternating minimization and the
   local rules): ``init``, then ``step`` per sweep, to a stop rule; returns a
-  `scipy.optimize.OptimizeResult`.
+  `scipy.optimize.OptimizeResult`; `epoch_batches`, the shuffled mini-batches of one
+  epoch of the mini-batch trainers.
 - `NetworkSolver`: a solver's network (a `gradfree.models.MLP`), starting layers and
   class scores.
 - `NetworkClassifier`, `OnlineNetworkClassifier`: scikit-learn classifiers over a
@@ -23,17 +24,26 @@ Examples
 3
 """
 
-from ._loop import fit
+from ._loop import epoch_batches, fit
 from ._network import NetworkClassifier, NetworkSolver, OnlineNetworkClassifier
-from ._validation import check_n_features, check_X, check_Xy, validate_X, validate_Xy
+from ._validation import (
+    CONTINUOUS_DATA_CHECKS,
+    check_n_features,
+    check_X,
+    check_Xy,
+    validate_X,
+    validate_Xy,
+)
 
 __all__ = [
+    "CONTINUOUS_DATA_CHECKS",
     "NetworkClassifier",
     "NetworkSolver",
     "OnlineNetworkClassifier",
     "check_X",
     "check_Xy",
     "check_n_features",
+    "epoch_batches",
     "fit",
     "validate_X",
     "validate_Xy",

@@ -17,17 +17,19 @@ logic, so it can sit on the package's run loop as one more kind of step.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+import numpy as np
 from scipy.optimize import OptimizeResult
 
+from .._array import asarray_like, get_xp
 from .._random import check_rng
 from .._result import Status, build_result
 from .._validate import check_int, check_nonnegative
 from ._validation import check_Xy
 
-__all__ = ["fit"]
+__all__ = ["epoch_batches", "fit"]
 
 
 def fit(
@@ -111,3 +113,27 @@ def fit(
         history=history,
         state=state,
     )
+
+
+def epoch_batches(
+    X: Any, Y: Any, batch_size: int, seed: int, epoch: int
+) -> Iterator[tuple[Any, Any]]:
+    """The mini-batches ``(X_b, Y_b)`` of one epoch, shuffled by ``(seed, epoch)``.
+
+    The permutation is drawn on the host, so an epoch visits the same rows on every
+    namespace and device; the batches stay in the namespace of `X` (`Y` is cast to its
+    dtype). The last batch holds the remainder.
+
+    Examples
+    --------
+    >>> X, Y = np.arange(10.0).reshape(5, 2), np.ones((5, 1))
+    >>> [Xb.shape[0] for Xb, _ in epoch_batches(X, Y, 2, seed=0, epoch=0)]
+    [2, 2, 1]
+    """
+    xp, _ = get_xp(X)
+    Y = Y if Y.dtype == X.dtype else xp.astype(Y, X.dtype)
+    n = X.shape[0]
+    perm = asarray_like(np.random.default_rng([seed, epoch]).permutation(n), X, dtype=xp.int64)
+    for start in range(0, n, batch_size):
+        idx = perm[start : min(start + batch_size, n)]
+        yield xp.take(X, idx, axis=0), xp.take(Y, idx, axis=0)

@@ -19,9 +19,43 @@ from sklearn.utils.validation import column_or_1d, validate_data
 
 from .._array import get_xp, to_host
 
-__all__ = ["check_X", "check_Xy", "check_n_features", "validate_X", "validate_Xy"]
+__all__ = [
+    "CONTINUOUS_DATA_CHECKS",
+    "check_X",
+    "check_Xy",
+    "check_n_features",
+    "validate_X",
+    "validate_Xy",
+]
 
 _FLOATS = [np.float64, np.float32]
+
+CONTINUOUS_DATA_CHECKS = (
+    "check_dict_unchanged",
+    "check_dont_overwrite_parameters",
+    "check_dtype_object",
+    "check_estimators_dtypes",
+    "check_estimators_fit_returns_self",
+    "check_estimators_nan_inf",
+    "check_estimators_overwrite_params",
+    "check_estimators_pickle",
+    "check_f_contiguous_array_estimator",
+    "check_fit2d_1feature",
+    "check_fit2d_1sample",
+    "check_fit2d_predict1d",
+    "check_fit_check_is_fitted",
+    "check_fit_idempotent",
+    "check_fit_score_takes_y",
+    "check_methods_sample_order_invariance",
+    "check_methods_subset_invariance",
+    "check_n_features_in",
+    "check_n_features_in_after_fitting",
+    "check_pipeline_consistency",
+    "check_readonly_memmap_input",
+)
+"""scikit-learn's estimator checks that fit on continuous random data: an estimator of
+discrete data (counts, symbol sequences) rejects that data, so it lists these among its
+expected failures, with the reason."""
 
 
 def _foreign(X: Any) -> bool:

@@ -18,10 +18,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .._array import asarray_like, get_xp
+from .._array import get_xp
 from .._random import check_rng
 from .._validate import check_choice, check_int, check_positive
-from ..estimators import NetworkSolver, check_Xy
+from ..estimators import NetworkSolver, check_Xy, epoch_batches
 from ..models import MLP, derivative
 from ..updates import Adam
 
@@ -328,16 +328,10 @@ class LocalRule(NetworkSolver, ABC):
 
     def step(self, state: LocalState, X: Any, Y: Any) -> LocalState:
         """One epoch over mini-batches of ``(X, Y)``, shuffled by ``(seed, epoch)``."""
-        xp, _ = get_xp(X)
-        Y = Y if Y.dtype == X.dtype else xp.astype(Y, X.dtype)
-        n = X.shape[0]
-        perm = np.random.default_rng([state.seed, state.sweep]).permutation(n)
-        perm = asarray_like(perm, X, dtype=xp.int64)
         state = replace(state, loss_sum=None)
-        for start in range(0, n, self.batch_size):
-            idx = perm[start : min(start + self.batch_size, n)]
-            state = self.partial_step(state, xp.take(X, idx, axis=0), xp.take(Y, idx, axis=0))
-        epoch_loss = None if state.loss_sum is None else state.loss_sum / n
+        for Xb, Yb in epoch_batches(X, Y, self.batch_size, state.seed, state.sweep):
+            state = self.partial_step(state, Xb, Yb)
+        epoch_loss = None if state.loss_sum is None else state.loss_sum / X.shape[0]
         return replace(state, sweep=state.sweep + 1, loss_sum=None, epoch_loss=epoch_loss)
 
     def objective(self, state: LocalState, X: Any, Y: Any) -> float:

@@ -30,6 +30,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 
 from .._array import to_host
 from .._validate import GradfreeWarning, check_int, check_positive
+from ..estimators import CONTINUOUS_DATA_CHECKS
 
 __all__ = ["SpectralHMM"]
 
@@ -71,31 +72,6 @@ def _as_sequences(X: Any, name: str, n_symbols: int | None, min_length: int) -> 
             )
         out.append(a)
     return out
-
-
-_SEQUENCE_DATA_CHECKS = (
-    "check_dict_unchanged",
-    "check_dont_overwrite_parameters",
-    "check_dtype_object",
-    "check_estimators_dtypes",
-    "check_estimators_fit_returns_self",
-    "check_estimators_nan_inf",
-    "check_estimators_overwrite_params",
-    "check_estimators_pickle",
-    "check_f_contiguous_array_estimator",
-    "check_fit2d_1feature",
-    "check_fit2d_1sample",
-    "check_fit2d_predict1d",
-    "check_fit_check_is_fitted",
-    "check_fit_idempotent",
-    "check_fit_score_takes_y",
-    "check_methods_sample_order_invariance",
-    "check_methods_subset_invariance",
-    "check_n_features_in",
-    "check_n_features_in_after_fitting",
-    "check_pipeline_consistency",
-    "check_readonly_memmap_input",
-)
 
 
 class SpectralHMM(DensityMixin, BaseEstimator):
@@ -149,7 +125,7 @@ class SpectralHMM(DensityMixin, BaseEstimator):
     """
 
     _expected_failed_checks: ClassVar[dict[str, str]] = dict.fromkeys(
-        _SEQUENCE_DATA_CHECKS,
+        CONTINUOUS_DATA_CHECKS,
         "the data are sequences of discrete symbols: these scikit-learn checks fit on "
         "continuous values, which a symbol model rejects (ValueError: `X` must hold "
         "integer symbols)",

@@ -37,7 +37,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from .._array import to_host
 from .._random import check_rng
 from .._validate import GradfreeWarning, check_int, check_positive
-from ..estimators import check_n_features
+from ..estimators import CONTINUOUS_DATA_CHECKS, check_n_features
 from ._moments import whiten
 from ._power import robust_power_method
 
@@ -136,27 +136,7 @@ def _to_simplex(mu: np.ndarray, owner: str) -> np.ndarray:
 
 
 _COUNT_DATA_CHECKS = (
-    "check_dict_unchanged",
-    "check_dont_overwrite_parameters",
-    "check_dtype_object",
-    "check_estimators_dtypes",
-    "check_estimators_fit_returns_self",
-    "check_estimators_nan_inf",
-    "check_estimators_overwrite_params",
-    "check_estimators_pickle",
-    "check_f_contiguous_array_estimator",
-    "check_fit2d_1feature",
-    "check_fit2d_1sample",
-    "check_fit2d_predict1d",
-    "check_fit_check_is_fitted",
-    "check_fit_idempotent",
-    "check_fit_score_takes_y",
-    "check_methods_sample_order_invariance",
-    "check_methods_subset_invariance",
-    "check_n_features_in",
-    "check_n_features_in_after_fitting",
-    "check_pipeline_consistency",
-    "check_readonly_memmap_input",
+    *CONTINUOUS_DATA_CHECKS,
     "check_transformer_data_not_an_array",
     "check_transformer_general",
     "check_transformer_preserve_dtypes",
