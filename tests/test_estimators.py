@@ -105,7 +105,9 @@ def test_warm_start_continues_from_the_last_fit(cls):
 
 def test_init_params_are_checked():
     X, y = _toy()
-    with pytest.raises(ValueError, match="params"):
+    with pytest.raises(
+        ValueError, match="`init_params` must be a flat vector of the network's 45"
+    ):
         local.FAClassifier((6,), init_params=np.zeros(5), rng=0).fit(X, y)
     with pytest.raises(ValueError, match="flat vector"):
         local.FAClassifier((6,), init_params=np.zeros((2, 5)), rng=0).fit(X, y)

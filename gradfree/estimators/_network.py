@@ -14,6 +14,7 @@ classifier: its parameters are the solver's fields plus ``max_iter``, ``tol``,
 from __future__ import annotations
 
 import inspect
+import math
 from dataclasses import MISSING, fields
 from typing import Any, ClassVar
 
@@ -134,7 +135,6 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
     """
 
     _solver_class: ClassVar[type]
-    _estimator_defaults: ClassVar[dict[str, Any]]
 
     def __init_subclass__(
         cls, solver: type | None = None, max_iter: int = 20, **extra: Any
@@ -151,7 +151,6 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
             "rng": None,
             **extra,
         }
-        cls._estimator_defaults = defaults
         signature = _estimator_signature(solver, defaults)
 
         def __init__(self: NetworkClassifier, *args: Any, **kw: Any) -> None:
@@ -212,8 +211,12 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
         if self.init_params is None:
             return None
         flat = asarray_like(self.init_params, X)
-        if flat.ndim != 1:
-            raise ValueError(f"`init_params` must be a flat vector; got shape {flat.shape}.")
+        p = sum(math.prod(shape) for shape in shapes)
+        if flat.ndim != 1 or flat.shape[0] != p:
+            raise ValueError(
+                f"`init_params` must be a flat vector of the network's {p} parameters (the "
+                f"layout of `params_`); got shape {tuple(flat.shape)}."
+            )
         return unflatten_like(shapes)(flat)
 
     def _set_fitted(self, solver: Any, state: Any) -> None:
