@@ -220,18 +220,19 @@ class OnlineAM(NetworkSolver):
             eye = xp.eye(A.shape[0], dtype=a.dtype, device=dev)
             return xp.linalg.solve(A + self.ridge * eye, B), A, B
 
-        W, A, B = zip(*self._per_layer(refit, L))
-        return replace(state, layers=tuple(W), A=tuple(A), B=tuple(B))
+        new, A, B = zip(*self._per_layer(refit, L))
+        return replace(state, layers=tuple(new), A=tuple(A), B=tuple(B))
 
     def _adam_weights(
         self, state: OnlineAMState, W: list[Any], inputs: list[Any], targets: list[Any]
     ) -> OnlineAMState:
         """AM-Adam: Adam steps on each layer's local loss, codes fixed (layer-independent)."""
-        rule = self._adam
+        rule, moments = self._adam, state.opt
+        assert moments is not None  # weight_update='adam' keeps one Adam state per layer
         L, n = len(W), inputs[0].shape[0]
 
         def adam_steps(i: int) -> tuple[Any, Any]:  # layer-local, independent of the others
-            a, Wi, opt = with_ones(inputs[i]), W[i], state.opt[i]
+            a, Wi, opt = with_ones(inputs[i]), W[i], moments[i]
             scale = (1.0 if i == L - 1 else 2.0 * self.mu) / n  # d/dW of the local loss
             for _ in range(self.n_weight_steps):
                 grad = scale * (a.T @ (a @ Wi - targets[i]))
@@ -239,8 +240,8 @@ class OnlineAM(NetworkSolver):
                 Wi = Wi + delta
             return Wi, opt
 
-        W, opt = zip(*self._per_layer(adam_steps, L))
-        return replace(state, layers=tuple(W), opt=tuple(opt))
+        new, opt = zip(*self._per_layer(adam_steps, L))
+        return replace(state, layers=tuple(new), opt=tuple(opt))
 
     def step(self, state: OnlineAMState, X: Any, Y: Any) -> OnlineAMState:
         """One epoch over mini-batches of ``(X, Y)``, shuffled by ``(seed, epoch)``."""

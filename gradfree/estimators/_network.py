@@ -160,7 +160,7 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
                 setattr(self, name, value)
 
         __init__.__signature__ = signature  # type: ignore[attr-defined]
-        cls.__init__ = __init__  # type: ignore[method-assign]
+        cls.__init__ = __init__  # type: ignore[method-assign,assignment]
 
     # -- pieces a subclass may change ------------------------------------------------------
 

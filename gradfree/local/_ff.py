@@ -168,7 +168,9 @@ class ForwardForward(LocalRule):
         the layer view of the network (`gradfree.models.MLP`), each layer fed the
         normalized activity of the one below."""
         net = network_of(layers, self.activation, linear_output=False)
-        inputs, pre, acts = [], [], []
+        inputs: list[Any] = []
+        pre: list[Any] = []
+        acts: list[Any] = []
         for i, W in enumerate(layers):
             if i > 0:
                 U = _rms_normalize(acts[-1])  # section 2.1: pass the direction only

@@ -288,7 +288,8 @@ class MLP:
         """
         self._check_layers(params, lead=None)
         H = check_inputs(X, params[0], self.n_inputs)
-        inputs, pre = [], []
+        inputs: list[Array] = []
+        pre: list[Array] = []
         for i, W in enumerate(params):
             if i > 0:
                 H = self.activate(i - 1, pre[-1])

@@ -316,7 +316,10 @@ class NNLIFTRegressor(RegressorMixin, BaseEstimator):
         self.A1_ = asarray_like(A1, X)
         self.b1_ = asarray_like(b1, X)
         self._ridge(X, yv)
-        self.model_, self.params_ = (None, None) if callable(self.activation) else self.to_mlp()
+        self.model_: MLP | None = None
+        self.params_: Array | None = None
+        if not callable(self.activation):
+            self.model_, self.params_ = self.to_mlp()
         times["total"] = time.perf_counter() - tic
         self.fit_times_ = times
         return self
@@ -348,7 +351,7 @@ class NNLIFTRegressor(RegressorMixin, BaseEstimator):
         params = asarray_like(self.params_, X)
         return self.model_.forward(params, X)[:, 0]
 
-    def to_mlp(self) -> tuple[Any, Array]:
+    def to_mlp(self) -> tuple[MLP, Array]:
         """The fitted network as a `gradfree.models.MLP` and its flat parameter vector.
 
         ``model.forward(params, X)[:, 0]`` equals ``predict(X)``; the network can then be
