@@ -33,9 +33,8 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import machine_info  # noqa: E402
+from _common import machine_info, versions  # noqa: E402
 
-import gradfree  # noqa: E402
 from gradfree import altmin, local  # noqa: E402
 from gradfree.datasets import load_digits, stratified_split  # noqa: E402
 
@@ -159,11 +158,7 @@ def main() -> None:
         },
         "machine": machine_info(),
         "blas_threads": 1,
-        "versions": {
-            "gradfree": gradfree.__version__,
-            "numpy": np.__version__,
-            "scikit-learn": __import__("sklearn").__version__,
-        },
+        "versions": versions(),
         "results": rows,
     }
     out = Path(__file__).resolve().parent / "results"

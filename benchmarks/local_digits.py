@@ -34,9 +34,8 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import machine_info, plot_curves  # noqa: E402
+from _common import machine_info, plot_curves, versions  # noqa: E402
 
-import gradfree  # noqa: E402
 from gradfree import local  # noqa: E402
 from gradfree.altmin import ADMMClassifier, BCDClassifier, OnlineAMClassifier  # noqa: E402
 from gradfree.datasets import load_digits, stratified_split  # noqa: E402
@@ -194,11 +193,7 @@ def main() -> None:
         },
         "machine": machine_info(),
         "blas_threads": 1,
-        "versions": {
-            "gradfree": gradfree.__version__,
-            "numpy": np.__version__,
-            "scikit-learn": __import__("sklearn").__version__,
-        },
+        "versions": versions(),
         "results": rows,
         "learning_curves_seed0": curves,
         "alignment_angles_seed0_degrees": angles,

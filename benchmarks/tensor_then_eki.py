@@ -43,10 +43,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT.parent))
 sys.path.insert(0, str(ROOT.parent / "examples"))
 
-from _common import machine_info  # noqa: E402
+from _common import machine_info, versions  # noqa: E402
 from tensor_then_eki import NOISE, eki, planted  # noqa: E402
 
-import gradfree  # noqa: E402
 from gradfree.tensor import NNLIFTRegressor  # noqa: E402
 
 BATCH = 1000
@@ -152,11 +151,7 @@ def main() -> None:
         },
         "machine": machine_info(),
         "blas_threads": 1,
-        "versions": {
-            "gradfree": gradfree.__version__,
-            "numpy": np.__version__,
-            "scikit-learn": __import__("sklearn").__version__,
-        },
+        "versions": versions(),
         "summary": summary,
         "runs": runs,
     }
