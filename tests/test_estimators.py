@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from array_api_compat import array_namespace, device
+from sklearn.exceptions import DataConversionWarning
 
 from gradfree import altmin, local, tensor
 from gradfree.estimators import NetworkClassifier, check_X, fit
@@ -162,3 +163,26 @@ def test_network_classifier_declares_its_parameters():
     for name in ("max_iter", "tol", "warm_start", "init_params", "rng", "readout_ridge"):
         assert name in params
     assert altmin.BCDClassifier().alpha == 0.01 and altmin.BCD().alpha == 5.0
+
+
+@pytest.mark.parametrize("on_device", [False, True])
+def test_bad_targets_are_rejected_with_scikit_learns_messages(on_device, device1):
+    xp, dev = device1
+    X, y = _toy()
+    Xin = xp.asarray(X, device=dev) if on_device else X
+    clf = local.FAClassifier((4,), max_iter=1, rng=0)
+    y_nan = y.astype(float)
+    y_nan[3] = np.nan
+    with pytest.raises(ValueError, match="Input y contains NaN"):
+        clf.fit(Xin, y_nan)
+    with pytest.raises(ValueError, match="Unknown label type"):
+        clf.fit(Xin, X[:, 0])
+    with pytest.raises(ValueError, match="requires y to be passed"):
+        clf.fit(Xin, None)
+    with pytest.warns(DataConversionWarning):
+        clf.fit(Xin, y[:, None])
+    assert clf.n_features_in_ == 3 and clf.n_iter_ == 1
+    X_inf = X.copy()
+    X_inf[0, 0] = np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        clf.fit(xp.asarray(X_inf, device=dev) if on_device else X_inf, y)

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 from array_api_compat import is_array_api_obj
+from sklearn.utils import assert_all_finite
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d, validate_data
 
@@ -196,8 +197,8 @@ def validate_Xy(est: Any, X: Any, y: Any, *, classifier: bool) -> tuple[Any, np.
             )
         if not classifier:
             y = np.asarray(y, dtype=np.float64)
-            if not np.all(np.isfinite(y)):
-                raise ValueError("Input y contains NaN or infinity.")
+        if y.dtype.kind in "fc":
+            assert_all_finite(y, input_name="y")
     else:
         X, y = validate_data(est, X, y, dtype=_FLOATS, y_numeric=not classifier)
     if classifier:
