@@ -79,8 +79,7 @@ class NetworkSolver:
         """Class scores ``(n, k)``: the network output; the predicted class is the arg-max."""
         layers = state.layers
         net = self.network(layers[0].shape[0] - 1, layers[-1].shape[1])
-        inputs, pre = net.forward_cache(layers, X)
-        return pre[-1]
+        return net.forward_layers(layers, X)[-1]
 
 
 def _estimator_signature(solver: type, extra: dict[str, Any]) -> inspect.Signature:
