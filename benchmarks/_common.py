@@ -27,6 +27,20 @@ def machine_info() -> dict[str, Any]:
     }
 
 
+def versions() -> dict[str, str]:
+    """Versions of gradfree, NumPy and scikit-learn, for the JSON reports."""
+    import numpy as np
+    import sklearn
+
+    import gradfree
+
+    return {
+        "gradfree": gradfree.__version__,
+        "numpy": np.__version__,
+        "scikit-learn": sklearn.__version__,
+    }
+
+
 def plot_curves(
     path: Any, curves: dict[str, list[float]], *, ylabel: str, ylim: Any, title: str
 ) -> None:

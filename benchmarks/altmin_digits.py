@@ -161,7 +161,7 @@ def main() -> None:
             "admm": {
                 "beta": 0.1,
                 "gamma": 0.1,
-                "warm_start": 5,
+                "warmup": 5,
                 "loss": "square",
                 "penalties": "picked from 8 (beta, gamma) pairs in [0.01, 10] by accuracy on "
                 "a stratified 20% validation split of the training set, seed 0, 64 hidden",

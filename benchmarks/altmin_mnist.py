@@ -53,7 +53,6 @@ from _common import machine_info  # noqa: E402
 import gradfree  # noqa: E402
 from gradfree._array import gpu_available, to_host  # noqa: E402
 from gradfree.altmin import BCD, OnlineAM, refit_readout  # noqa: E402
-from gradfree.altmin._common import forward  # noqa: E402
 from gradfree.datasets import load_mnist  # noqa: E402
 
 PROTOCOLS = {
@@ -96,7 +95,8 @@ def blas_threads() -> dict[str, object]:
 
 
 def accuracy(layers, X, y) -> float:
-    out = forward(tuple(layers), X)
+    net = BCD(tuple(W.shape[1] for W in layers[:-1])).network(X.shape[1], layers[-1].shape[1])
+    out = net.forward_layers(list(layers), X)[-1]
     return float(np.mean(to_host(out).argmax(axis=1) == y))
 
 
@@ -109,7 +109,7 @@ def run_bcd(X, Y, Xt, yt, hidden, sweeps, seed, log) -> dict:
     ytr = to_host(Y).argmax(axis=1)
     for k in range(1, sweeps + 1):
         t0 = time.perf_counter()
-        state = solver.step(state)
+        state = solver.step(state, X, Y)
         _sync(state.layers[-1])
         times.append(time.perf_counter() - t0)
         curve.append(accuracy(state.layers, Xt, yt))
@@ -117,7 +117,7 @@ def run_bcd(X, Y, Xt, yt, hidden, sweeps, seed, log) -> dict:
         log(f"  bcd sweep {k:2d}: test {curve[-1]:.4f} train {train_acc[-1]:.4f} {times[-1]:.1f}s")
     # The paper's algorithm ends above; BCDClassifier's default also refits the readout.
     t0 = time.perf_counter()
-    refit = refit_readout(state.layers, X, Y, 1.0)
+    refit = refit_readout(solver.network(X.shape[1], Y.shape[1]), state.layers, X, Y, 1.0)
     t_refit = time.perf_counter() - t0
     refit_acc = accuracy(refit, Xt, yt)
     log(f"  bcd + readout refit: test {refit_acc:.4f} ({t_refit:.1f}s)")
@@ -139,7 +139,7 @@ def run_online_am(X, Y, Xt, yt, hidden, epochs, seed, log) -> dict:
     curve, times = [], []
     for k in range(1, epochs + 1):
         t0 = time.perf_counter()
-        state = solver.step(state)
+        state = solver.step(state, X, Y)
         _sync(state.layers[-1])
         times.append(time.perf_counter() - t0)
         curve.append(accuracy(state.layers, Xt, yt))

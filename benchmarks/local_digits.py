@@ -34,9 +34,8 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import machine_info, plot_curves  # noqa: E402
+from _common import machine_info, plot_curves, versions  # noqa: E402
 
-import gradfree  # noqa: E402
 from gradfree import local  # noqa: E402
 from gradfree.altmin import ADMMClassifier, BCDClassifier, OnlineAMClassifier  # noqa: E402
 from gradfree.datasets import load_digits, stratified_split  # noqa: E402
@@ -86,7 +85,9 @@ def makers(epochs: int) -> dict[str, tuple[object, bool]]:
         False,
     )
     out["admm"] = (
-        lambda lr, s: ADMMClassifier(HIDDEN, max_iter=epochs, readout_ridge=None, rng=s),
+        lambda lr, s: ADMMClassifier(
+            HIDDEN, beta=1.0, gamma=10.0, max_iter=epochs, readout_ridge=None, rng=s
+        ),
         False,
     )
     from sklearn.neural_network import MLPClassifier
@@ -121,7 +122,7 @@ def curve(clf: object, X, y, Xt, yt, epochs: int) -> tuple[list[float], list[lis
             angles.append(local.alignment_angles(solver, state, Xe[:256], Y[:256]))
         if epoch == epochs:
             break
-        state = solver.step(state)
+        state = solver.step(state, Xe, Y)
         accs.append(float(np.mean(np.argmax(solver.decision_function(state, Xt), 1) == yt)))
     return accs, angles
 
@@ -188,15 +189,11 @@ def main() -> None:
             "learning_rate_grid": list(grid),
             "tuning": "validation accuracy on a stratified 20% split of the training set, seed 0",
             "rule_settings": {k: v[1] for k, v in RULES.items()},
-            "part1": "BCD (alpha 0.1), ADMM, online AM-mem: defaults, no learning rate",
+            "part1": "BCD (alpha 0.1), ADMM (beta 1, gamma 10), online AM-mem: no learning rate",
         },
         "machine": machine_info(),
         "blas_threads": 1,
-        "versions": {
-            "gradfree": gradfree.__version__,
-            "numpy": np.__version__,
-            "scikit-learn": __import__("sklearn").__version__,
-        },
+        "versions": versions(),
         "results": rows,
         "learning_curves_seed0": curves,
         "alignment_angles_seed0_degrees": angles,

@@ -98,7 +98,7 @@ def train(cls, kw, hidden, epochs, lr, data) -> dict:
     val, test, times = [], [], []
     for _ in range(epochs):
         t0 = time.perf_counter()
-        state = solver.step(state)
+        state = solver.step(state, Xe, Y)
         times.append(time.perf_counter() - t0)
         if Xv is not None:
             val.append(accuracy(solver, state, Xv, yv))

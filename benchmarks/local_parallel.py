@@ -38,11 +38,11 @@ HIDDEN = (1000, 1000, 1000)
 
 def epoch_time(solver, X, Y) -> float:
     """Median wall time of 3 epochs after one warm-up epoch."""
-    state = solver.step(solver.init(X, Y, rng=0))
+    state = solver.step(solver.init(X, Y, rng=0), X, Y)
     times = []
     for _ in range(3):
         t0 = time.perf_counter()
-        state = solver.step(state)
+        state = solver.step(state, X, Y)
         times.append(time.perf_counter() - t0)
     return float(np.median(times))
 

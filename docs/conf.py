@@ -55,6 +55,7 @@ PUBLIC = {
     "gradfree.altmin": "Alternating minimization",
     "gradfree.local": "Local learning rules",
     "gradfree.models": "Networks and their objectives",
+    "gradfree.estimators": "The estimator machinery: input checks, the fit loop, networks",
     "gradfree.datasets": "Bundled data sets",
     "gradfree.evaluators": "Evaluators: how a population is evaluated",
     "gradfree.shaping": "Fitness shaping",

@@ -2,15 +2,16 @@
 
 Every rule trains the same 64-100-100-10 network with mini-batch Adam; only what reaches
 each layer differs. The estimators follow scikit-learn (fit / predict / score /
-partial_fit); the solver view (init / step) is the same as `gradfree.altmin`'s.
+partial_fit); the solver view (init / step) runs through the fit loop every layer-wise
+trainer shares (`gradfree.estimators.fit`).
 
 Run: python examples/local_rules.py
 """
 
 import numpy as np
 
-from gradfree.altmin import fit
 from gradfree.datasets import load_digits
+from gradfree.estimators import fit
 from gradfree.local import (
     BackpropClassifier,
     DFAClassifier,

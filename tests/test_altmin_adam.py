@@ -50,11 +50,11 @@ def test_state_holds_adam_moments_not_memory():
     state = am.init(X, Y, rng=0)
     assert state.A == () and state.B == ()
     assert all(isinstance(s, AdamState) and s.count == 0 for s in state.opt)
-    state = am.step(state)
+    state = am.step(state, X, Y)
     assert [s.count for s in state.opt] == [3, 3, 3]  # 60 / 20 mini-batches, one step each
     assert [s.m.shape for s in state.opt] == [W.shape for W in state.layers]
     two = OnlineAM((5, 4), batch_size=20, weight_update="adam", n_weight_steps=2)
-    assert [s.count for s in two.step(two.init(X, Y, rng=0)).opt] == [6, 6, 6]
+    assert [s.count for s in two.step(two.init(X, Y, rng=0), X, Y).opt] == [6, 6, 6]
     assert OnlineAM((5,)).init(X, Y, rng=0).opt is None  # 'mem' keeps its memory instead
 
 
@@ -131,7 +131,7 @@ def test_threaded_layer_updates_equal_serial(weight_update):
     runs = []
     for n_jobs in (1, 2):
         am = OnlineAM((7, 6), batch_size=20, weight_update=weight_update, n_jobs=n_jobs)
-        runs.append(am.step(am.step(am.init(X, Y, rng=0))))
+        runs.append(am.step(am.step(am.init(X, Y, rng=0), X, Y), X, Y))
     for a, b in zip(runs[0].layers, runs[1].layers):
         np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="n_jobs"):
@@ -145,6 +145,6 @@ def test_am_mem_refit_stays_bounded_when_layers_are_wider_than_the_batch():
     X = (rng.random((600, 300)) < 0.15).astype(np.float32)
     Y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 600)]
     am = OnlineAM((300, 300), batch_size=32)
-    state = am.step(am.step(am.init(X, Y, rng=0)))
+    state = am.step(am.step(am.init(X, Y, rng=0), X, Y), X, Y)
     assert max(float(np.abs(W).max()) for W in state.layers) < 2.0
     assert all(W.dtype == np.float32 for W in state.layers)

@@ -315,9 +315,11 @@ def test_bad_input_names_the_argument():
         spherical_gmm_moments(X, 5)
     Xnan = X.copy()
     Xnan[3, 1] = np.nan
-    for call in (second_moment, whitened_third_moment, SampleMoment3, SphericalGMM(2).fit):
+    for call in (second_moment, whitened_third_moment, SampleMoment3):
         with pytest.raises(ValueError, match="`X`.*rows \\[3\\]"):
             call(Xnan)
+    with pytest.raises(ValueError, match="Input X contains NaN"):  # scikit-learn's check
+        SphericalGMM(2).fit(Xnan)
     with pytest.raises(ValueError, match="`X`"):
         second_moment(X[0])
     with pytest.raises(ValueError, match="`T`"):
@@ -345,5 +347,5 @@ def test_bad_input_names_the_argument():
     with pytest.raises(ValueError, match="not fitted"):
         SphericalGMM(2).predict(X)
     gmm = SphericalGMM(2, rng=0).fit(X)
-    with pytest.raises(ValueError, match="`X`"):
+    with pytest.raises(ValueError, match="X has 4 features, but SphericalGMM is expecting 5"):
         gmm.predict(X[:, :4])

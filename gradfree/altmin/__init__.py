@@ -4,13 +4,17 @@
   ICML 2019), closed-form updates for ReLU networks with square loss.
 - `ADMM` / `ADMMClassifier`: gradient-free ADMM (Taylor et al., ICML 2016), least-squares
   weights, closed-form activations, entrywise ReLU prox, output-layer multiplier.
-- `ReadoutOnlyClassifier`: control with random frozen hidden layers and a ridge readout.
+- `RandomFeatures` / `ReadoutOnlyClassifier`: control with random frozen hidden layers and
+  a ridge readout.
 - `refit_readout`: the closing ridge fit of the output layer on the forward-pass hidden
   features, which `BCDClassifier` and `ADMMClassifier` apply by default.
 
-Solvers have ``init(X, Y, *, rng)`` / ``step(state)`` (one sweep) / ``objective(state)``
-and run through `fit`, which returns a `scipy.optimize.OptimizeResult`. Layers use the
-`gradfree.models.MLP` layout, ``(d_in + 1, d_out)`` with the bias as last row.
+Solvers have ``init(X, Y, *, rng, params)`` / ``step(state, X, Y)`` (one sweep) /
+``objective(state, X, Y)`` and run through `fit` (`gradfree.estimators.fit`, the fit
+loop every layer-wise trainer shares), which returns a `scipy.optimize.OptimizeResult`.
+States hold parameters, never the training data. The network is a `gradfree.models.MLP`
+(``(d_in + 1, d_out)`` per layer, the bias as last row); a fitted classifier exposes it as
+``model_`` and ``params_`` and starts from one given as ``init_params``.
 
 Examples
 --------
@@ -21,11 +25,12 @@ Examples
 (3,)
 """
 
+from ..estimators import fit
 from ._admm import ADMM, ADMMClassifier, ADMMState
 from ._bcd import BCD, BCDClassifier, BCDState
-from ._common import fit, refit_readout, relu_prox
 from ._online import OnlineAM, OnlineAMClassifier, OnlineAMState
-from ._readout import ReadoutOnlyClassifier
+from ._readout import RandomFeatures, RandomFeaturesState, ReadoutOnlyClassifier
+from ._solves import refit_readout, relu_prox
 
 __all__ = [
     "ADMM",
@@ -37,6 +42,8 @@ __all__ = [
     "OnlineAM",
     "OnlineAMClassifier",
     "OnlineAMState",
+    "RandomFeatures",
+    "RandomFeaturesState",
     "ReadoutOnlyClassifier",
     "fit",
     "refit_readout",

@@ -34,20 +34,19 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-import numpy as np
-
-from .._array import asarray_like, get_xp
+from .._array import get_xp
 from .._random import check_rng
 from .._validate import check_int, check_positive
+from ..estimators import NetworkSolver, OnlineNetworkClassifier, check_Xy, epoch_batches
+from ..models import activate, with_ones
 from ..updates import Adam
-from ._common import OnlineClassifierMixin, check_Xy, forward, init_layers, relu, with_ones
 
 __all__ = ["OnlineAM", "OnlineAMClassifier", "OnlineAMState"]
 
 
 @dataclass(frozen=True)
 class OnlineAMState:
-    """Weights, memory matrices and the data of an online AM run.
+    """Weights, memory matrices and optimizer moments of an online AM run.
 
     Attributes
     ----------
@@ -56,8 +55,6 @@ class OnlineAMState:
     A, B : tuple of arrays
         Memory ``(d_{l-1} + 1, d_{l-1} + 1)`` and ``(d_{l-1} + 1, d_l)`` per layer
         (``weight_update='mem'``); empty tuples for ``'adam'``.
-    X, Y : arrays
-        Training data for `step` (one epoch over shuffled mini-batches).
     seed : int
         Seeds the per-epoch shuffles (drawn from `rng` in `init`).
     sweep : int
@@ -73,8 +70,6 @@ class OnlineAMState:
     layers: tuple[Any, ...]
     A: tuple[Any, ...]
     B: tuple[Any, ...]
-    X: Any
-    Y: Any
     seed: int
     sweep: int = 0
     opt: tuple[Any, ...] | None = None
@@ -83,7 +78,7 @@ class OnlineAMState:
 
 
 @dataclass(frozen=True)
-class OnlineAM:
+class OnlineAM(NetworkSolver):
     """Online AM-mem or AM-Adam (Choromanska et al. 2019) for a ReLU MLP with square loss.
 
     Parameters
@@ -121,11 +116,11 @@ class OnlineAM:
     >>> X = np.random.default_rng(0).normal(size=(30, 4))
     >>> Y = np.eye(2)[(X[:, 0] > 0).astype(int)]
     >>> am = OnlineAM(hidden_layer_sizes=(6,), batch_size=10)
-    >>> s = am.step(am.init(X, Y, rng=0))
+    >>> s = am.step(am.init(X, Y, rng=0), X, Y)
     >>> [W.shape for W in s.layers], s.sweep
     ([(5, 6), (7, 2)], 1)
     >>> am = OnlineAM(hidden_layer_sizes=(6,), batch_size=10, weight_update="adam")
-    >>> s = am.step(am.init(X, Y, rng=0))
+    >>> s = am.step(am.init(X, Y, rng=0), X, Y)
     >>> [st.count for st in s.opt]
     [3, 3]
     """
@@ -174,31 +169,29 @@ class OnlineAM:
     def _adam(self) -> Adam:
         return Adam(learning_rate=float(self.learning_rate))
 
-    def init(self, X: Any, Y: Any, *, rng: Any = None) -> OnlineAMState:
-        """Random He-scaled weights and empty memory (or zero Adam moments)."""
+    def init(self, X: Any, Y: Any, *, rng: Any = None, params: Any = None) -> OnlineAMState:
+        """He-scaled random weights (or the starting network `params`) and empty memory
+        (or zero Adam moments)."""
         X, Y = check_Xy(X, Y)
         xp, dev = get_xp(X)
         rng = check_rng(rng)
-        sizes = (X.shape[1], *self.hidden_layer_sizes, Y.shape[1])
-        layers = init_layers(sizes, X, rng)
+        layers = self.start_layers(X.shape[1], Y.shape[1], X[:1, 0], rng, params)
         seed = int(rng.integers(2**31))
         if self.weight_update == "adam":
             opt = tuple(self._adam.init(W) for W in layers)
-            return OnlineAMState(layers, (), (), X, Y, seed=seed, opt=opt)
+            return OnlineAMState(layers, (), (), seed=seed, opt=opt)
         A = tuple(xp.zeros((W.shape[0], W.shape[0]), dtype=X.dtype, device=dev) for W in layers)
         B = tuple(xp.zeros_like(W) for W in layers)
-        return OnlineAMState(layers, A, B, X, Y, seed=seed)
+        return OnlineAMState(layers, A, B, seed=seed)
 
     def partial_step(self, state: OnlineAMState, Xb: Any, Yb: Any) -> OnlineAMState:
         """One mini-batch: forward, codes top-down (Alg. 1), then weights (Alg. 2 or Adam)."""
         xp, dev = get_xp(Xb)
         W = list(state.layers)
         L = len(W)
-        codes, H = [], Xb
-        for i in range(L - 1):  # forward pass initializes the codes
-            codes.append(with_ones(H) @ W[i])
-            H = relu(codes[-1])
-        loss = 0.5 * xp.sum((with_ones(H) @ W[-1] - Yb) ** 2)  # before this batch's update
+        inputs, pre = self.network(Xb.shape[1], Yb.shape[1]).forward_cache(W, Xb)
+        codes = pre[:-1]  # the forward pass initializes the codes
+        loss = 0.5 * xp.sum((pre[-1] - Yb) ** 2)  # before this batch's update
         state = replace(state, loss_sum=loss if state.loss_sum is None else state.loss_sum + loss)
         mu = self.mu
         for i in range(L - 2, -1, -1):  # top-down code updates, local one-layer derivatives
@@ -209,12 +202,12 @@ class OnlineAM:
             c0 = codes[i]
             c = c0
             for _ in range(self.n_code_steps):
-                r = relu(c) @ Wt + bias - target
+                r = activate("relu", c) @ Wt + bias - target
                 mask = xp.astype(c > 0, c.dtype)
                 g = scale * (r @ Wt.T) * mask + 2.0 * mu * (c - c0)
                 c = c - g / lip
             codes[i] = c
-        inputs = [Xb, *(relu(c) for c in codes)]
+        inputs = [Xb, *(activate("relu", c) for c in codes)]
         targets = [*codes, Yb]
         if self.weight_update == "adam":
             return self._adam_weights(state, W, inputs, targets)
@@ -227,18 +220,19 @@ class OnlineAM:
             eye = xp.eye(A.shape[0], dtype=a.dtype, device=dev)
             return xp.linalg.solve(A + self.ridge * eye, B), A, B
 
-        W, A, B = zip(*self._per_layer(refit, L))
-        return replace(state, layers=tuple(W), A=tuple(A), B=tuple(B))
+        new, A, B = zip(*self._per_layer(refit, L))
+        return replace(state, layers=tuple(new), A=tuple(A), B=tuple(B))
 
     def _adam_weights(
         self, state: OnlineAMState, W: list[Any], inputs: list[Any], targets: list[Any]
     ) -> OnlineAMState:
         """AM-Adam: Adam steps on each layer's local loss, codes fixed (layer-independent)."""
-        rule = self._adam
+        rule, moments = self._adam, state.opt
+        assert moments is not None  # weight_update='adam' keeps one Adam state per layer
         L, n = len(W), inputs[0].shape[0]
 
         def adam_steps(i: int) -> tuple[Any, Any]:  # layer-local, independent of the others
-            a, Wi, opt = with_ones(inputs[i]), W[i], state.opt[i]
+            a, Wi, opt = with_ones(inputs[i]), W[i], moments[i]
             scale = (1.0 if i == L - 1 else 2.0 * self.mu) / n  # d/dW of the local loss
             for _ in range(self.n_weight_steps):
                 grad = scale * (a.T @ (a @ Wi - targets[i]))
@@ -246,24 +240,18 @@ class OnlineAM:
                 Wi = Wi + delta
             return Wi, opt
 
-        W, opt = zip(*self._per_layer(adam_steps, L))
-        return replace(state, layers=tuple(W), opt=tuple(opt))
+        new, opt = zip(*self._per_layer(adam_steps, L))
+        return replace(state, layers=tuple(new), opt=tuple(opt))
 
-    def step(self, state: OnlineAMState) -> OnlineAMState:
-        """One epoch over mini-batches of the stored data, shuffled by ``(seed, epoch)``."""
-        xp, _ = get_xp(state.X)
-        n = state.X.shape[0]
-        perm = np.random.default_rng([state.seed, state.sweep]).permutation(n)
-        perm = asarray_like(perm, state.X, dtype=xp.int64)
+    def step(self, state: OnlineAMState, X: Any, Y: Any) -> OnlineAMState:
+        """One epoch over mini-batches of ``(X, Y)``, shuffled by ``(seed, epoch)``."""
         state = replace(state, loss_sum=None)
-        for start in range(0, n, self.batch_size):
-            idx = perm[start : min(start + self.batch_size, n)]
-            Xb = xp.take(state.X, idx, axis=0)
-            Yb = xp.take(state.Y, idx, axis=0)
+        for Xb, Yb in epoch_batches(X, Y, self.batch_size, state.seed, state.sweep):
             state = self.partial_step(state, Xb, Yb)
-        return replace(state, sweep=state.sweep + 1, epoch_loss=state.loss_sum / n, loss_sum=None)
+        epoch_loss = state.loss_sum / X.shape[0]
+        return replace(state, sweep=state.sweep + 1, epoch_loss=epoch_loss, loss_sum=None)
 
-    def objective(self, state: OnlineAMState) -> float:
+    def objective(self, state: OnlineAMState, X: Any, Y: Any) -> float:
         """Training square loss ``1/2 mean_i ||out_i - y_i||^2``.
 
         After an epoch it is the mean over that epoch of the loss of the forward pass each
@@ -272,13 +260,13 @@ class OnlineAM:
         """
         if state.epoch_loss is not None:
             return float(state.epoch_loss)
-        xp, _ = get_xp(state.X)
-        out = forward(state.layers, state.X)
-        return float(0.5 * xp.sum((out - state.Y) ** 2)) / state.X.shape[0]
+        xp, _ = get_xp(X)
+        out = self.decision_function(state, X)
+        return float(0.5 * xp.sum((out - Y) ** 2)) / X.shape[0]
 
 
-class OnlineAMClassifier(OnlineClassifierMixin):
-    """Scikit-learn-style classifier trained by online AM (Choromanska et al., ICML 2019).
+class OnlineAMClassifier(OnlineNetworkClassifier, solver=OnlineAM, max_iter=20):
+    """Scikit-learn classifier trained by online AM (Choromanska et al., ICML 2019).
 
     Uses local one-layer derivatives for the code updates (see `OnlineAM`).
 
@@ -291,7 +279,8 @@ class OnlineAMClassifier(OnlineClassifierMixin):
         See `OnlineAM`; ``weight_update='adam'`` gives AM-Adam.
     max_iter : int, default=20
         Epochs for `fit`.
-    rng : None, int, SeedSequence or Generator, default=None
+    tol, warm_start, init_params, rng
+        See `gradfree.estimators.NetworkClassifier`.
 
     Examples
     --------
@@ -304,39 +293,3 @@ class OnlineAMClassifier(OnlineClassifierMixin):
     >>> adam.fit(X, y).partial_fit(X[:20], y[:20]).state_.opt[0].count
     16
     """
-
-    def __init__(
-        self,
-        hidden_layer_sizes: tuple[int, ...] = (100,),
-        *,
-        mu: float = 0.1,
-        n_code_steps: int = 5,
-        batch_size: int = 200,
-        forget: float = 0.5,
-        ridge: float = 1.0,
-        weight_update: str = "mem",
-        learning_rate: float = 0.008,
-        n_weight_steps: int = 1,
-        n_jobs: int = 1,
-        max_iter: int = 20,
-        rng: Any = None,
-    ) -> None:
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.mu, self.n_code_steps, self.batch_size = mu, n_code_steps, batch_size
-        self.forget, self.ridge, self.max_iter, self.rng = forget, ridge, max_iter, rng
-        self.weight_update, self.learning_rate = weight_update, learning_rate
-        self.n_weight_steps, self.n_jobs = n_weight_steps, n_jobs
-
-    def _solver(self) -> OnlineAM:
-        return OnlineAM(
-            tuple(self.hidden_layer_sizes),
-            mu=self.mu,
-            n_code_steps=self.n_code_steps,
-            batch_size=self.batch_size,
-            forget=self.forget,
-            ridge=self.ridge,
-            weight_update=self.weight_update,
-            learning_rate=self.learning_rate,
-            n_weight_steps=self.n_weight_steps,
-            n_jobs=self.n_jobs,
-        )

@@ -10,11 +10,14 @@
 - `Backprop` / `BackpropClassifier` and `ReadoutOnly` / `ReadoutOnlyLocalClassifier`:
   the baselines on the same network and optimizer.
 
-Rules have ``init(X, Y, *, rng)`` / ``step(state)`` (one epoch of mini-batches) /
-``partial_step(state, X, Y)`` / ``objective(state)`` and run through
-`gradfree.altmin.fit`, which returns a `scipy.optimize.OptimizeResult`. Every rule is
-written as array code on the namespace of ``X`` (NumPy, CuPy): no autodiff. Layers use
-the `gradfree.models.MLP` layout, ``(d_in + 1, d_out)`` with the bias as last row.
+Rules have ``init(X, Y, *, rng, params)`` / ``step(state, X, Y)`` (one epoch of
+mini-batches) / ``partial_step(state, X, Y)`` / ``objective(state, X, Y)`` and run
+through `gradfree.estimators.fit`, the fit loop every layer-wise trainer shares; states
+hold parameters and optimizer moments, never the training data. Every rule is array
+code on the namespace of ``X`` (NumPy, CuPy): no autodiff. The network, its forward pass
+and the one derivative a rule may take (`gradfree.models.derivative`) come from
+`gradfree.models`; a fitted classifier exposes its network as ``model_`` and ``params_``
+and starts from one given as ``init_params``.
 
 Examples
 --------
@@ -25,7 +28,6 @@ Examples
 (3,)
 """
 
-from ._common import LocalRule, LocalState, alignment_angles, backprop_grads
 from ._dni import DNIClassifier, SyntheticGradients
 from ._dtp import DifferenceTargetPropagation, DTPClassifier
 from ._estimator import LocalClassifier
@@ -42,6 +44,7 @@ from ._feedback import (
 from ._ff import FFClassifier, ForwardForward
 from ._hsic import HSICBottleneck, HSICClassifier, gaussian_gram, nhsic
 from ._noprop import NoPropClassifier, NoPropDT, noise_schedule
+from ._rule import LocalRule, LocalState, alignment_angles, backprop_grads
 
 __all__ = [
     "Backprop",

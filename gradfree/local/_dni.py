@@ -20,7 +20,7 @@ What each array reads in one mini-batch (after the forward pass):
 
 - hidden layer ``l``: its input ``h_{l-1}``, its own pre-activation ``a_l`` through
   ``f'(a_l)`` (the derivative of its own activation, written by hand in
-  `gradfree.local.act_grad`), and its own module's prediction ``g_l``. With
+  `gradfree.models.derivative`), and its own module's prediction ``g_l``. With
   ``delta_l = g_l * f'(a_l)`` the direction is ``[h_{l-1}, 1]^T delta_l / n``. Nothing from
   the layers above reaches this update.
 - output layer: its true cross-entropy gradient ``[h_{L-1}, 1]^T e / n`` with
@@ -46,18 +46,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .._array import get_xp
-from ..altmin._common import with_ones
-from ._common import (
-    Grads,
-    LocalRule,
-    LocalState,
-    act_grad,
-    cross_entropy_sum,
-    forward_cache,
-    layer_grad,
-    softmax,
-)
+from ..models import derivative, with_ones
 from ._estimator import LocalClassifier
+from ._rule import Grads, LocalRule, LocalState, cross_entropy_sum, layer_grad, softmax
 
 __all__ = ["DNIClassifier", "SyntheticGradients"]
 
@@ -116,8 +107,8 @@ class SyntheticGradients(LocalRule):
     ([(9, 6), (8, 5)], True)
     >>> s = s0
     >>> for _ in range(30):
-    ...     s = sg.step(s)
-    >>> sg.objective(s) < sg.objective(s0)
+    ...     s = sg.step(s, X, Y)
+    >>> sg.objective(s, X, Y) < sg.objective(s0, X, Y)
     True
     """
 
@@ -137,17 +128,17 @@ class SyntheticGradients(LocalRule):
 
         Each estimates the per-example gradient ``dL/dh_l`` of the cross-entropy.
         """
-        _, H = forward_cache(state.layers, X, self.activation)
+        _, H = self.forward_cache(state.layers, X)
         return [_predict(H[i + 1], Y, M) for i, M in enumerate(state.aux)]
 
     def local_grads(self, state: LocalState, X: Any, Y: Any, rng: np.random.Generator) -> Grads:
         """Eq. (1) with synthetic gradients; module gradients against bootstrapped targets."""
-        A, H = forward_cache(state.layers, X, self.activation)
+        A, H = self.forward_cache(state.layers, X)
         n, L = X.shape[0], len(state.layers)
         e = softmax(A[-1]) - Y  # per-example dL/da_L of the cross-entropy
         # Each block reads only its own module: g_l = [h_l, y, 1] M_l.
         G = [_predict(H[i + 1], Y, M) for i, M in enumerate(state.aux)]
-        D = [G[i] * act_grad(self.activation, A[i]) for i in range(L - 1)]  # delta_l
+        D = [G[i] * derivative(self.activation, A[i]) for i in range(L - 1)]  # delta_l
         grads: list[Any] = [layer_grad(H[i], D[i] / n) for i in range(L - 1)]  # eq. (1)
         grads.append(layer_grad(H[-1], e / n))  # the output layer's own gradient
         aux_grads = []

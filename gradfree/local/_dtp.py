@@ -36,19 +36,9 @@ import numpy as np
 
 from .._array import asarray_like, get_xp
 from .._validate import check_nonnegative, check_positive
-from ..altmin._common import with_ones
-from ._common import (
-    Grads,
-    LocalRule,
-    LocalState,
-    act,
-    act_grad,
-    cross_entropy_sum,
-    forward_cache,
-    layer_grad,
-    softmax,
-)
+from ..models import activate, derivative, with_ones
 from ._estimator import LocalClassifier
+from ._rule import Grads, LocalRule, LocalState, cross_entropy_sum, layer_grad, softmax
 
 __all__ = ["DTPClassifier", "DifferenceTargetPropagation"]
 
@@ -105,7 +95,7 @@ class DifferenceTargetPropagation(LocalRule):
     >>> X = np.random.default_rng(0).normal(size=(30, 4))
     >>> Y = np.eye(2)[(X[:, 0] > 0).astype(int)]
     >>> dtp = DifferenceTargetPropagation(hidden_layer_sizes=(6, 5))
-    >>> s = dtp.step(dtp.init(X, Y, rng=0))
+    >>> s = dtp.step(dtp.init(X, Y, rng=0), X, Y)
     >>> [V.shape for V in s.aux], s.t
     ([(6, 6), (3, 5)], 1)
     """
@@ -136,12 +126,12 @@ class DifferenceTargetPropagation(LocalRule):
     def _inverse(self, V: Any, H: Any) -> tuple[Any, Any]:
         """``g(h) = f([h, 1] V)`` and its pre-activation."""
         B = with_ones(H) @ V
-        return act(self.activation, B), B
+        return activate(self.activation, B), B
 
     def local_grads(self, state: LocalState, X: Any, Y: Any, rng: np.random.Generator) -> Grads:
         """Targets down the inverses (eq. 15), layer and inverse losses (eqs. 12, 13)."""
         layers, n_layers, n = state.layers, len(state.layers), X.shape[0]
-        A, H = forward_cache(layers, X, self.activation)
+        A, H = self.forward_cache(layers, X)
         e = softmax(A[-1]) - Y
         grads: list[Any] = [None] * n_layers
         grads[-1] = layer_grad(H[-1], e / n)  # the output layer: its own CE gradient
@@ -149,7 +139,7 @@ class DifferenceTargetPropagation(LocalRule):
         for i in range(n_layers - 1, 0, -1):  # the inverse state.aux[i - 1] undoes layers[i]
             V = state.aux[i - 1]
             target = H[i] + self._inverse(V, target)[0] - self._inverse(V, above)[0]  # eq. (15)
-            delta = (H[i] - target) * act_grad(self.activation, A[i - 1]) / n
+            delta = (H[i] - target) * derivative(self.activation, A[i - 1]) / n
             grads[i - 1] = layer_grad(H[i - 1], delta)  # eq. (12), input H[i - 1] fixed
             above = H[i]
         aux_grads = []
@@ -157,9 +147,9 @@ class DifferenceTargetPropagation(LocalRule):
             H_noisy = H[i] + self.noise * asarray_like(rng.standard_normal(H[i].shape), H[i])
             Z = with_ones(H_noisy) @ layers[i]
             if i < n_layers - 1:
-                Z = act(self.activation, Z)
+                Z = activate(self.activation, Z)
             R, B = self._inverse(state.aux[i - 1], Z)
-            delta = (R - H_noisy) * act_grad(self.activation, B) / n
+            delta = (R - H_noisy) * derivative(self.activation, B) / n
             aux_grads.append(layer_grad(Z, delta))  # eq. (13)
         return grads, aux_grads, cross_entropy_sum(A[-1], Y)
 

@@ -26,18 +26,9 @@ import numpy as np
 
 from .._array import asarray_like
 from .._validate import check_int
-from ._common import (
-    Grads,
-    LocalRule,
-    LocalState,
-    _backprop,
-    act_grad,
-    cross_entropy_sum,
-    forward_cache,
-    layer_grad,
-    softmax,
-)
+from ..models import derivative
 from ._estimator import LocalClassifier
+from ._rule import Grads, LocalRule, LocalState, _backprop, cross_entropy_sum, layer_grad, softmax
 
 __all__ = [
     "Backprop",
@@ -73,8 +64,8 @@ class Backprop(LocalRule):
     >>> s0 = bp.init(X, Y, rng=0)
     >>> s = s0
     >>> for _ in range(20):
-    ...     s = bp.step(s)
-    >>> bp.objective(s) < bp.objective(s0)
+    ...     s = bp.step(s, X, Y)
+    >>> bp.objective(s, X, Y) < bp.objective(s0, X, Y)
     True
     """
 
@@ -101,14 +92,14 @@ class ReadoutOnly(LocalRule):
     >>> Y = np.eye(2)[(X[:, 0] > 0).astype(int)]
     >>> ro = ReadoutOnly(hidden_layer_sizes=(8,))
     >>> s0 = ro.init(X, Y, rng=0)
-    >>> s = ro.step(s0)
+    >>> s = ro.step(s0, X, Y)
     >>> bool(np.all(s.layers[0] == s0.layers[0])), bool(np.any(s.layers[1] != s0.layers[1]))
     (True, True)
     """
 
     def local_grads(self, state: LocalState, X: Any, Y: Any, rng: np.random.Generator) -> Grads:
         """Only the output layer gets a signal: its own cross-entropy gradient."""
-        A, H = forward_cache(state.layers, X, self.activation)
+        A, H = self.forward_cache(state.layers, X)
         e = (softmax(A[-1]) - Y) / X.shape[0]
         grads = [None] * (len(state.layers) - 1) + [layer_grad(H[-1], e)]
         return grads, [], cross_entropy_sum(A[-1], Y)
@@ -139,7 +130,7 @@ class FeedbackAlignment(LocalRule):
     >>> X = np.random.default_rng(0).normal(size=(30, 4))
     >>> Y = np.eye(2)[(X[:, 0] > 0).astype(int)]
     >>> fa = FeedbackAlignment(hidden_layer_sizes=(6, 5))
-    >>> s = fa.step(fa.init(X, Y, rng=0))
+    >>> s = fa.step(fa.init(X, Y, rng=0), X, Y)
     >>> [B.shape for B in s.fixed], s.t
     ([(5, 6), (2, 5)], 1)
     """
@@ -156,13 +147,13 @@ class FeedbackAlignment(LocalRule):
 
     def local_grads(self, state: LocalState, X: Any, Y: Any, rng: np.random.Generator) -> Grads:
         """Eq. (2): the output error passed down through the fixed ``B``."""
-        A, H = forward_cache(state.layers, X, self.activation)
+        A, H = self.forward_cache(state.layers, X)
         delta = (softmax(A[-1]) - Y) / X.shape[0]
         grads: list[Any] = [None] * len(state.layers)
         for i in range(len(state.layers) - 1, -1, -1):
             grads[i] = layer_grad(H[i], delta)
             if i > 0:
-                delta = (delta @ state.fixed[i - 1]) * act_grad(self.activation, A[i - 1])
+                delta = (delta @ state.fixed[i - 1]) * derivative(self.activation, A[i - 1])
         return grads, [], cross_entropy_sum(A[-1], Y)
 
 
@@ -196,7 +187,7 @@ class DirectFeedbackAlignment(LocalRule):
     >>> X = np.random.default_rng(0).normal(size=(30, 4))
     >>> Y = np.eye(2)[(X[:, 0] > 0).astype(int)]
     >>> dfa = DirectFeedbackAlignment(hidden_layer_sizes=(6, 5))
-    >>> s = dfa.step(dfa.init(X, Y, rng=0))
+    >>> s = dfa.step(dfa.init(X, Y, rng=0), X, Y)
     >>> [B.shape for B in s.fixed]
     [(2, 6), (2, 5)]
     """
@@ -217,11 +208,11 @@ class DirectFeedbackAlignment(LocalRule):
 
     def local_grads(self, state: LocalState, X: Any, Y: Any, rng: np.random.Generator) -> Grads:
         """Eq. (3): each hidden layer's signal is the output error through its own ``B_l``."""
-        A, H = forward_cache(state.layers, X, self.activation)
+        A, H = self.forward_cache(state.layers, X)
         e = (softmax(A[-1]) - Y) / X.shape[0]
 
         def hidden(i: int) -> Any:
-            return layer_grad(H[i], (e @ state.fixed[i]) * act_grad(self.activation, A[i]))
+            return layer_grad(H[i], (e @ state.fixed[i]) * derivative(self.activation, A[i]))
 
         n_hidden = len(state.layers) - 1
         if self.n_jobs > 1 and n_hidden > 1:

@@ -31,24 +31,25 @@ crosses a layer: the input ``u_{l-1}`` is held fixed (treated as data, not diffe
 through), there is no output layer and no error signal from above. The update is the
 single-layer gradient of that layer's own loss through its own activation, written by
 hand: ``dL/dW_l = [u_{l-1}, 1]^T (dL/dG * 2 h_l * f'(a_l))``, with ``f'`` the derivative
-of the layer's own activation (`act_grad`). All layers learn from the same forward pass
-at once (the forward passes of positive and negative data are stacked in one batch).
-The hidden updates are not estimates of any gradient of a classification loss, so
+of the layer's own activation (`gradfree.models.derivative`). All layers learn from the
+same forward pass at once (the forward passes of positive and negative data are stacked
+in one batch). The hidden updates are not estimates of any gradient of a classification loss, so
 `alignment_angles` does not apply (``aligns = False``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from .._array import asarray_like, get_xp
 from .._validate import check_positive
-from ..altmin._common import check_X, with_ones
-from ._common import Grads, LocalRule, LocalState, act, act_grad
+from ..estimators import check_X
+from ..models import activate, derivative, with_ones
 from ._estimator import LocalClassifier
+from ._rule import Grads, LocalRule, LocalState, network_of
 
 __all__ = ["FFClassifier", "ForwardForward"]
 
@@ -134,8 +135,8 @@ class ForwardForward(LocalRule):
     [(6, 8), (9, 6)]
     >>> s = s0
     >>> for _ in range(20):
-    ...     s = ff.step(s)
-    >>> ff.objective(s) < ff.objective(s0), ff.decision_function(s, X).shape
+    ...     s = ff.step(s, X, Y)
+    >>> ff.objective(s, X, Y) < ff.objective(s0, X, Y), ff.decision_function(s, X).shape
     (True, (40, 2))
     """
 
@@ -149,6 +150,8 @@ class ForwardForward(LocalRule):
         check_positive(self.threshold, "threshold")
         check_positive(self.label_scale, "label_scale")
 
+    linear_output: ClassVar[bool] = False
+
     def layer_sizes(self, d: int, k: int) -> tuple[int, ...]:
         """``(d + k, *hidden_layer_sizes)``: the label enters with the input; no output layer."""
         return (d + k, *self.hidden_layer_sizes)
@@ -161,14 +164,19 @@ class ForwardForward(LocalRule):
         return xp.concat([X, self.label_scale * Y], axis=1)
 
     def _forward(self, layers: tuple[Any, ...], U: Any) -> tuple[list, list, list]:
-        """Inputs ``u_{l-1}``, pre-activations ``a_l`` and activities ``h_l`` of every layer."""
-        inputs, pre, acts = [], [], []
+        """Inputs ``u_{l-1}``, pre-activations ``a_l`` and activities ``h_l`` of every layer:
+        the layer view of the network (`gradfree.models.MLP`), each layer fed the
+        normalized activity of the one below."""
+        net = network_of(layers, self.activation, linear_output=False)
+        inputs: list[Any] = []
+        pre: list[Any] = []
+        acts: list[Any] = []
         for i, W in enumerate(layers):
             if i > 0:
                 U = _rms_normalize(acts[-1])  # section 2.1: pass the direction only
             inputs.append(U)
-            pre.append(with_ones(U) @ W)
-            acts.append(act(self.activation, pre[-1]))
+            pre.append(net.preactivation(i, W, U))
+            acts.append(net.activate(i, pre[-1]))
         return inputs, pre, acts
 
     def local_grads(self, state: LocalState, X: Any, Y: Any, rng: np.random.Generator) -> Grads:
@@ -187,7 +195,7 @@ class ForwardForward(LocalRule):
             G = xp.sum(H * H, axis=1)
             # eq. (1): loss softplus(-sign (G - theta)); its derivative in G, per pair of rows
             dG = -sign * _sigmoid(-sign * (G - self.threshold)) / n
-            delta = dG[:, None] * 2.0 * H * act_grad(self.activation, A)
+            delta = dG[:, None] * 2.0 * H * derivative(self.activation, A)
             grads.append(with_ones(U_in).T @ delta)  # U_in held fixed: no chain below
         return grads, []
 
@@ -201,7 +209,8 @@ class ForwardForward(LocalRule):
         Rows go in blocks of at most ``2**22`` activities per layer (k copies of a block).
         """
         xp, _ = get_xp(X)
-        n, d, k = X.shape[0], X.shape[1], state.Y.shape[1]
+        (n, d), k = X.shape, state.dims[1]
+        net = network_of(state.layers, self.activation, linear_output=False)
         W0 = state.layers[0]
         if d + k + 1 != W0.shape[0]:
             raise ValueError(
@@ -214,10 +223,10 @@ class ForwardForward(LocalRule):
             Xb = X[start : min(start + block, n), :]
             b = Xb.shape[0]
             A = (Xb @ W0[:d, :] + W0[d + k :, :])[None, :, :] + label_rows  # (k, b, h)
-            H = act(self.activation, xp.reshape(A, (k * b, W0.shape[1])))
+            H = activate(self.activation, xp.reshape(A, (k * b, W0.shape[1])))
             for i, W in enumerate(state.layers):
                 if i > 0:
-                    H = act(self.activation, _rms_normalize(H) @ W[:-1, :] + W[-1:, :])
+                    H = net.activate(i, net.preactivation(i, W, _rms_normalize(H)))
                 parts[i].append(xp.reshape(xp.sum(H * H, axis=1), (k, b)).T)
         return [xp.concat(p, axis=0) if len(p) > 1 else p[0] for p in parts]
 
@@ -229,13 +238,12 @@ class ForwardForward(LocalRule):
             total = total + G
         return total
 
-    def objective(self, state: LocalState) -> float:
+    def objective(self, state: LocalState, X: Any, Y: Any) -> float:
         """Training FF loss summed over layers, averaged exactly over the wrong labels."""
-        xp, _ = get_xp(state.X)
-        Y = state.Y
+        xp, _ = get_xp(X)
         n, k = Y.shape
         total = 0.0
-        for G in self._goodness(state, state.X):
+        for G in self._goodness(state, X):
             pos = _softplus(-(G - self.threshold)) * Y
             neg = _softplus(G - self.threshold) * (1.0 - Y) / (k - 1)
             total += float(xp.sum(pos + neg)) / n

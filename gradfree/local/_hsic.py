@@ -55,18 +55,10 @@ import numpy as np
 
 from .._array import get_xp
 from .._validate import check_choice, check_positive
-from ..altmin._common import check_Xy
-from ._common import (
-    Grads,
-    LocalRule,
-    LocalState,
-    act_grad,
-    cross_entropy_sum,
-    forward_cache,
-    layer_grad,
-    softmax,
-)
+from ..estimators import check_Xy
+from ..models import derivative
 from ._estimator import LocalClassifier
+from ._rule import Grads, LocalRule, LocalState, cross_entropy_sum, layer_grad, softmax
 
 __all__ = ["HSICBottleneck", "HSICClassifier", "gaussian_gram", "nhsic"]
 
@@ -192,7 +184,7 @@ class HSICBottleneck(LocalRule):
     >>> s0 = hb.init(X, Y, rng=0)
     >>> s = s0
     >>> for _ in range(20):
-    ...     s = hb.step(s)
+    ...     s = hb.step(s, X, Y)
     >>> hb.hsic_terms(s, X, Y)[0][1] > hb.hsic_terms(s0, X, Y)[0][1]  # nHSIC(Z_1, Y) grew
     True
     """
@@ -237,11 +229,11 @@ class HSICBottleneck(LocalRule):
 
     def local_grads(self, state: LocalState, X: Any, Y: Any, rng: np.random.Generator) -> Grads:
         """Eq. (6) per hidden layer (single-layer gradients); cross-entropy for the readout."""
-        A, H = forward_cache(state.layers, X, self.activation)
+        A, H = self.forward_cache(state.layers, X)
         R_X, R_Y = self._targets(X, Y)
         grads: list[Any] = []
         for i in range(len(state.layers) - 1):  # H[i + 1] = f(A[i]) is the output of layer i
-            delta = self.output_grad(H[i + 1], R_X, R_Y) * act_grad(self.activation, A[i])
+            delta = self.output_grad(H[i + 1], R_X, R_Y) * derivative(self.activation, A[i])
             grads.append(layer_grad(H[i], delta))  # H[i] is held fixed: no cross-layer signal
         e = (softmax(A[-1]) - Y) / X.shape[0]
         grads.append(layer_grad(H[-1], e))
@@ -254,7 +246,7 @@ class HSICBottleneck(LocalRule):
         """
         X, Y = check_Xy(X, Y)
         xp, _ = get_xp(X)
-        _, H = forward_cache(state.layers, X, self.activation)
+        _, H = self.forward_cache(state.layers, X)
         R_X, R_Y = self._targets(X, Y)
         out = []
         for Z in H[1:]:

@@ -73,18 +73,10 @@ import numpy as np
 from .._array import asarray_like, get_xp
 from .._random import check_rng, normal
 from .._validate import check_choice, check_int, check_positive
-from ..altmin._common import check_Xy, with_ones
-from ..models import MLP
-from ._common import (
-    Grads,
-    LocalRule,
-    LocalState,
-    act,
-    act_grad,
-    layer_grad,
-    softmax,
-)
+from ..estimators import check_Xy
+from ..models import MLP, derivative, with_ones
 from ._estimator import LocalClassifier
+from ._rule import Grads, LocalRule, LocalState, layer_grad, network, network_of, softmax
 
 __all__ = ["NoPropClassifier", "NoPropDT", "noise_schedule"]
 
@@ -187,8 +179,8 @@ class NoPropDT(LocalRule):
     ([(8, 16), (17, 3)], 7)
     >>> s = s0
     >>> for _ in range(30):
-    ...     s = rule.step(s)
-    >>> rule.objective(s) < rule.objective(s0), rule.decision_function(s, X).shape
+    ...     s = rule.step(s, X, Y)
+    >>> rule.objective(s, X, Y) < rule.objective(s0, X, Y), rule.decision_function(s, X).shape
     (True, (60, 3))
     """
 
@@ -220,8 +212,24 @@ class NoPropDT(LocalRule):
         n = self._per_block
         return [state.layers[t * n : (t + 1) * n] for t in range(self.n_blocks)]
 
-    def init(self, X: Any, Y: Any, *, rng: Any = None) -> LocalState:
-        """Random blocks and head, the fixed embeddings ``W_embed`` and zero Adam moments."""
+    def _embedding_dim(self, k: int) -> int:
+        return (
+            k if self.embedding == "onehot" or self.embedding_dim is None else self.embedding_dim
+        )
+
+    def network(self, d: int, k: int) -> MLP:
+        """One block's network, ``[x, z] -> hidden -> k`` (every block has this shape)."""
+        sizes = (d + self._embedding_dim(k), *self.hidden_layer_sizes, k)
+        return network(sizes, self.activation)
+
+    def param_shapes(self, d: int, k: int) -> list[tuple[int, ...]]:
+        """Every block's layer shapes, block after block, then the head ``(d_e + 1, k)``."""
+        block = self.network(d, k).layer_shapes
+        return [*block * self.n_blocks, (self._embedding_dim(k) + 1, k)]
+
+    def init(self, X: Any, Y: Any, *, rng: Any = None, params: Any = None) -> LocalState:
+        """Random blocks and zero head (or the starting network `params`: blocks, then the
+        head), the fixed embeddings ``W_embed`` and zero Adam moments."""
         X, Y = check_Xy(X, Y)
         rng = check_rng(rng)
         d, k = X.shape[1], Y.shape[1]
@@ -238,25 +246,22 @@ class NoPropDT(LocalRule):
             Q, _ = np.linalg.qr(rng.standard_normal((d_e, k)))  # host draw, orthonormal
             W_embed = asarray_like(Q.T, like)
         d_e = W_embed.shape[1]
-        sizes = (d + d_e, *self.hidden_layer_sizes, k)
-        acts = (self.activation,) * (len(sizes) - 2) + ("identity",)
-        layers: list[Any] = []
-        for _ in range(self.n_blocks):
-            layers += MLP(sizes, activations=acts).init_params(rng=rng, like=like)
-        xp, dev = get_xp(X)
-        layers.append(xp.zeros((d_e + 1, k), dtype=X.dtype, device=dev))  # the head
+        if params is None:
+            layers: list[Any] = []
+            for _ in range(self.n_blocks):
+                layers += self.network(d, k).init_params(rng=rng, like=like)
+            xp, dev = get_xp(X)
+            layers.append(xp.zeros((d_e + 1, k), dtype=X.dtype, device=dev))  # the head
+        else:
+            layers = list(self.start_layers(d, k, like, rng, params))
         seed = int(rng.integers(2**31))
         opt = tuple(self._adam.init(W) for W in layers)
-        return LocalState(tuple(layers), (), (W_embed,), opt, X, Y, seed=seed)
+        return LocalState(tuple(layers), (), (W_embed,), opt, (d, k), seed=seed)
 
     def _block_forward(self, block: tuple[Any, ...], X: Any, Z: Any) -> tuple[list, list, Any]:
         """Pre-activations, layer inputs and softmax output of one block on ``[x, z]``."""
         xp, _ = get_xp(X)
-        A, H = [], [xp.concat([X, Z], axis=1)]
-        for i, W in enumerate(block):
-            A.append(with_ones(H[-1]) @ W)
-            if i < len(block) - 1:
-                H.append(act(self.activation, A[-1]))
+        H, A = network_of(block, self.activation).forward_cache(block, xp.concat([X, Z], axis=1))
         return A, H, softmax(A[-1])
 
     def local_grads(self, state: LocalState, X: Any, Y: Any, rng: np.random.Generator) -> Grads:
@@ -282,7 +287,7 @@ class NoPropDT(LocalRule):
             for i in range(len(block) - 1, -1, -1):  # backward pass inside this block only
                 block_grads[i] = layer_grad(H[i], delta)
                 if i > 0:
-                    delta = (delta @ block[i][:-1, :].T) * act_grad(self.activation, A[i - 1])
+                    delta = (delta @ block[i][:-1, :].T) * derivative(self.activation, A[i - 1])
             grads += block_grads
         eps = normal(rng, (n, d_e), like=X)
         Z_T = mean[-1] * U + std[-1] * eps  # z_T ~ q(z_T | y), eq. (6)

@@ -20,19 +20,23 @@ Examples
 True
 """
 
-from ._activations import ACTIVATIONS, activate
+from ._activations import ACTIVATIONS, DIFFERENTIABLE, activate, derivative
 from ._flatten import flatten, unflatten_like
+from ._layer import with_ones
 from ._mlp import MLP
 from ._objective import ModelObjective, ModelResidual, objective, residual
 
 __all__ = [
     "ACTIVATIONS",
+    "DIFFERENTIABLE",
     "MLP",
     "ModelObjective",
     "ModelResidual",
     "activate",
+    "derivative",
     "flatten",
     "objective",
     "residual",
     "unflatten_like",
+    "with_ones",
 ]

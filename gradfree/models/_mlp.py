@@ -5,16 +5,16 @@ population ``(n, p)`` and a batch ``X`` of shape ``(b, d)`` to outputs ``(b, out
 ``(n, b, out)``. The population pass is one chain of batched matrix products over
 stacked weights ``(n, d_in + 1, d_out)``, with no Python loop over the population: what
 makes evolution strategies and ensemble Kalman methods on networks fast, above all on a
-GPU. The layer view (`MLP.init_params`, `MLP.forward_layer`) satisfies
-`gradfree._typing.LayeredModel` for the layer-local solvers.
+GPU. The layer view (`MLP.forward_cache`, `gradfree._typing.LayeredModel`) serves the
+layer-local trainers: alternating minimization and the local rules use this same pass.
 
 Layer ``i`` holds one array ``W_i`` of shape ``(d_in + 1, d_out)``: the weight matrix
 with the bias appended as its last row, so that ``H_{i+1} = act_i(H_i W_i[:-1] +
 W_i[-1])`` (least-squares layer updates see a plain linear map of ``[H, 1]``). The flat
 vector is ``W_0, W_1, ...`` read in C order, one after the other.
 
-Initialization: He et al., ICCV 2015 (std ``sqrt(2 / d_in)``, ReLU layers) and Glorot &
-Bengio, AISTATS 2010 (std ``sqrt(2 / (d_in + d_out))``, the others); biases start at 0.
+Initialization: He et al. 2015 (std ``sqrt(2 / d_in)``, ReLU layers), Glorot & Bengio
+2010 (std ``sqrt(2 / (d_in + d_out))``, the others); biases start at 0.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from .._typing import Array
 from .._validate import check_choice, check_positive
 from ._activations import activate, check_activation
 from ._flatten import unflatten_like
+from ._layer import check_flat, check_inputs
 
 __all__ = ["MLP"]
 
@@ -61,20 +62,19 @@ class MLP:
 
     Attributes
     ----------
-    n_layers : int
-    n_params : int
-        Length ``p`` of the flat parameter vector.
+    n_layers, n_params : int
+        Layers, and the length ``p`` of the flat parameter vector.
     layer_shapes : list of tuple
         ``(d_in + 1, d_out)`` per layer (the bias is the last row).
 
     Raises
     ------
     ValueError, TypeError
-        For bad sizes, an unknown activation or init, or a wrong number of activations.
+        For bad sizes, unknown activations or init, or a wrong number of activations.
 
     References
     ----------
-    K. He, X. Zhang, S. Ren and J. Sun, "Delving deep into rectifiers", ICCV 2015, eq. (10).
+    K. He, X. Zhang, S. Ren and J. Sun, "Delving deep into rectifiers", ICCV 2015, eq. (10);
     X. Glorot and Y. Bengio, "Understanding the difficulty of training deep feedforward
     neural networks", AISTATS 2010, eq. (16) (its normal-distribution variant).
 
@@ -132,8 +132,6 @@ class MLP:
         object.__setattr__(self, "threshold", check_positive(self.threshold, "threshold"))
         object.__setattr__(self, "layer_sizes", sizes)
         object.__setattr__(self, "activations", acts)
-
-    # -- sizes ------------------------------------------------------------------------
 
     @property
     def n_layers(self) -> int:
@@ -270,11 +268,37 @@ class MLP:
         """
         return self.activate(i, self.preactivation(i, W, H))
 
+    def forward_cache(self, params: Sequence[Array], X: Array) -> tuple[list[Array], list[Array]]:
+        """Per layer: its input ``H_i`` (``H_0 = X``) and its pre-activation ``Z_i``.
+
+        The one forward pass, for `forward` and for layer-local trainers. `params` is the
+        per-layer list (stacks ``(n, d_in + 1, d_out)`` allowed), `X` is ``(b, d)``; the
+        network output is ``activate(n_layers - 1, Z[-1])``.
+
+        Returns
+        -------
+        inputs, pre : lists of arrays, one per layer
+
+        Examples
+        --------
+        >>> net = MLP((4, 8, 3))
+        >>> H, Z = net.forward_cache(net.init_params(rng=0), np.ones((5, 4)))
+        >>> [h.shape for h in H], [z.shape for z in Z]
+        ([(5, 4), (5, 8)], [(5, 8), (5, 3)])
+        """
+        self._check_layers(params, lead=None)
+        H = check_inputs(X, params[0], self.n_inputs)
+        inputs: list[Array] = []
+        pre: list[Array] = []
+        for i, W in enumerate(params):
+            if i > 0:
+                H = self.activate(i - 1, pre[-1])
+            inputs.append(H)
+            pre.append(self.preactivation(i, W, H))
+        return inputs, pre
+
     def forward_layers(self, params: Sequence[Array], X: Array) -> list[Array]:
         """Outputs of every layer, ``[H_1, ..., H_L]`` (``H_L`` is the network output).
-
-        `params` is the per-layer list (each entry ``(d_in + 1, d_out)`` or a stack
-        ``(n, d_in + 1, d_out)``), `X` of shape ``(b, d)``.
 
         Examples
         --------
@@ -282,22 +306,8 @@ class MLP:
         >>> [H.shape for H in net.forward_layers(net.init_params(rng=0), np.ones((5, 4)))]
         [(5, 8), (5, 3)]
         """
-        if len(params) != self.n_layers:
-            raise ValueError(
-                f"`params` must hold one array per layer ({self.n_layers}); got {len(params)}."
-            )
-        for i, (W, shape) in enumerate(zip(params, self.layer_shapes)):
-            if tuple(W.shape[-2:]) != shape:
-                raise ValueError(
-                    f"`params[{i}]` must have shape (..., {shape[0]}, {shape[1]}); "
-                    f"got {tuple(W.shape)}."
-                )
-        H = self._check_X(X, params[0])
-        outputs = []
-        for i, W in enumerate(params):
-            H = self.forward_layer(i, W, H)
-            outputs.append(H)
-        return outputs
+        inputs, pre = self.forward_cache(params, X)
+        return [*inputs[1:], self.activate(self.n_layers - 1, pre[-1])]
 
     # -- black-box view --------------------------------------------------------------------
 
@@ -312,17 +322,8 @@ class MLP:
         >>> all(np.array_equal(a, b) for a, b in zip(net.unflatten(v), params))
         True
         """
-        if len(params) != self.n_layers:
-            raise ValueError(
-                f"`params` must hold one array per layer ({self.n_layers}); got {len(params)}."
-            )
+        lead = self._check_layers(params, lead=True)
         xp, _ = get_xp(*params)
-        lead = tuple(params[0].shape[:-2])
-        for i, (W, shape) in enumerate(zip(params, self.layer_shapes)):
-            if tuple(W.shape) != lead + shape:
-                raise ValueError(
-                    f"`params[{i}]` must have shape {lead + shape}; got {tuple(W.shape)}."
-                )
         return xp.concat([xp.reshape(W, lead + (-1,)) for W in params], axis=-1)
 
     def unflatten(self, params: Array) -> list[Array]:
@@ -333,7 +334,7 @@ class MLP:
         >>> [W.shape for W in MLP((4, 8, 3)).unflatten(np.zeros((10, 67)))]
         [(10, 5, 8), (10, 9, 3)]
         """
-        self._check_params(params)
+        check_flat(params, self.n_params)
         return unflatten_like(self.layer_shapes)(params)
 
     def forward(self, params: Array, X: Array) -> Array:
@@ -345,8 +346,7 @@ class MLP:
             Flat parameters (see `flatten`); real floating. Its namespace, device and
             dtype decide those of the output (`X` is cast to its dtype).
         X : array of shape (b, d)
-            Inputs, in the namespace and on the device of `params`. Not checked for
-            NaN here (per-call code; `gradfree.models.objective` checks once).
+            Inputs, in the namespace and on the device of `params` (not checked for NaN).
 
         Returns
         -------
@@ -381,33 +381,20 @@ class MLP:
         xp, _ = get_xp(params)
         return xp.argmax(self.forward(params, X), axis=-1)
 
-    # -- checks ------------------------------------------------------------------------------
-
     def _check_layer(self, i: int) -> None:
         """Raise unless `i` is a layer index."""
         if isinstance(i, bool) or not isinstance(i, Integral) or not 0 <= i < self.n_layers:
             raise ValueError(f"`i` must be a layer index in [0, {self.n_layers}); got {i!r}.")
 
-    def _check_params(self, params: Array) -> None:
-        """Raise unless `params` is a real floating ``(p,)`` or ``(n, p)`` array."""
-        if not hasattr(params, "shape") or not hasattr(params, "dtype"):
-            raise TypeError(f"`params` must be an array; got {type(params).__name__}.")
-        xp, _ = get_xp(params)
-        if not xp.isdtype(params.dtype, "real floating"):
-            raise TypeError(f"`params` must have a real floating dtype; got {params.dtype}.")
-        if params.ndim not in (1, 2) or params.shape[-1] != self.n_params:
+    def _check_layers(self, params: Sequence[Array], *, lead: bool | None) -> tuple[int, ...]:
+        """Check one ``(..., d_in + 1, d_out)`` array per layer (`lead`: same leading axes)."""
+        if len(params) != self.n_layers:
             raise ValueError(
-                f"`params` must have shape (p,) or (n, p) with p = {self.n_params}; "
-                f"got shape {tuple(params.shape)}."
+                f"`params` must hold one array per layer ({self.n_layers}); got {len(params)}."
             )
-
-    def _check_X(self, X: Array, like: Array) -> Array:
-        """`X` as ``(b, d)`` in the dtype of `like`, or raise."""
-        if not hasattr(X, "shape") or not hasattr(X, "dtype"):
-            raise TypeError(f"`X` must be an array of shape (b, d); got {type(X).__name__}.")
-        if X.ndim != 2 or X.shape[1] != self.n_inputs:
-            raise ValueError(
-                f"`X` must have shape (b, {self.n_inputs}); got shape {tuple(X.shape)}."
-            )
-        xp, _ = get_xp(X, like)
-        return X if X.dtype == like.dtype else xp.astype(X, like.dtype)
+        axes = tuple(params[0].shape[:-2])
+        for i, (W, shape) in enumerate(zip(params, self.layer_shapes)):
+            want = axes + shape if lead else tuple(W.shape[:-2]) + shape
+            if tuple(W.shape) != want:
+                raise ValueError(f"`params[{i}]` must have shape {want}; got {tuple(W.shape)}.")
+        return axes

@@ -20,10 +20,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from sklearn.base import BaseEstimator, DensityMixin
+from sklearn.utils.validation import check_is_fitted
+
 from .._array import get_xp, to_host
 from .._random import check_rng
 from .._typing import Array
 from .._validate import check_int
+from ..estimators import validate_X
 from ._moments import DEFAULT_CHUNK, _chunks, check_data, whiten, whitened_third_moment
 from ._power import robust_power_method
 
@@ -96,7 +100,7 @@ def spherical_gmm_moments(
     return M2, m, sigma2
 
 
-class SphericalGMM:
+class SphericalGMM(DensityMixin, BaseEstimator):
     """Spherical Gaussian mixture (common variance) fitted by the method of moments.
 
     Needs no EM and no likelihood gradient: three streamed passes over the data, one
@@ -105,7 +109,7 @@ class SphericalGMM:
 
     Parameters
     ----------
-    n_components : int
+    n_components : int, default=1
         ``k``; must be smaller than the dimension ``d``.
     n_restarts : int, default=10
         Random restarts per component of the power method.
@@ -146,7 +150,7 @@ class SphericalGMM:
 
     def __init__(
         self,
-        n_components: int,
+        n_components: int = 1,
         *,
         n_restarts: int = 10,
         n_iter: int = 100,
@@ -168,12 +172,16 @@ class SphericalGMM:
             For a bad `X`, ``n_components >= d``, or a degenerate second moment.
         """
         del y
-        X = check_data(X)
+        X = validate_X(self, X, reset=True)
         xp, _ = get_xp(X)
-        d = X.shape[1]
+        n, d = X.shape
         k = check_int(self.n_components, "n_components", low=1)
         if k >= d:
-            raise ValueError(f"`n_components` must be < d = {d} (columns of `X`); got {k}.")
+            raise ValueError(f"`n_components` must be < n_features = {d}; got {k}.")
+        if n < 2:
+            raise ValueError(
+                f"SphericalGMM needs n_samples >= 2 for moments; got n_samples = {n}."
+            )
         rng = check_rng(self.rng)
         M2, m, sigma2 = spherical_gmm_moments(X, k, chunk_size=self.chunk_size)
         W, B = whiten(M2, k)
@@ -184,19 +192,13 @@ class SphericalGMM:
         self.means_ = means.T
         self.weights_ = weights / xp.sum(weights)
         self.sigma2_ = sigma2
-        self.n_features_in_ = d
         return self
 
     def _log_joint(self, X: Array) -> Array:
         """``log w_j + log N(x_i; mu_j, sigma^2 I)`` of shape (n, k)."""
-        if not hasattr(self, "means_"):
-            raise ValueError("this SphericalGMM is not fitted yet; call `fit` first.")
-        X = check_data(X)
+        check_is_fitted(self, "means_")
+        X = validate_X(self, X, reset=False)
         xp, _ = get_xp(X, self.means_)
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"`X` must have {self.n_features_in_} columns, as in `fit`; got {X.shape[1]}."
-            )
         s2 = max(self.sigma2_, 1e-300)
         sq = (
             xp.sum(X * X, axis=1)[:, None]

@@ -22,12 +22,15 @@ be negative for rare sequences; they are clipped (see `SpectralHMM`). Host (NumP
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
+from sklearn.base import BaseEstimator, DensityMixin
+from sklearn.utils.validation import check_array, check_is_fitted
 
 from .._array import to_host
 from .._validate import GradfreeWarning, check_int, check_positive
+from ..estimators import CONTINUOUS_DATA_CHECKS
 
 __all__ = ["SpectralHMM"]
 
@@ -36,7 +39,10 @@ def _as_sequences(X: Any, name: str, n_symbols: int | None, min_length: int) -> 
     """`X` (2-d array or list of 1-d sequences) as a list of int64 arrays, checked."""
     if hasattr(X, "__array_namespace__"):
         X = to_host(X)
-    rows = list(X) if isinstance(X, (list, tuple)) else list(np.atleast_2d(np.asarray(X)))
+    if not isinstance(X, (list, tuple)):  # one array of equal-length sequences
+        X = check_array(X, dtype=None, ensure_2d=False, input_name=name)  # scikit-learn's
+        X = np.atleast_2d(X)
+    rows = list(X)
     if not rows:
         raise ValueError(f"`{name}` must hold at least one sequence.")
     out = []
@@ -47,6 +53,8 @@ def _as_sequences(X: Any, name: str, n_symbols: int | None, min_length: int) -> 
         if a.dtype.kind == "f":
             if not np.isfinite(a).all():
                 raise ValueError(f"`{name}` must be finite (no NaN or inf).")
+            if a.size and a.min() < 0:
+                raise ValueError(f"Negative values in data passed to `{name}`: {a.min()}.")
             if (a != np.round(a)).any():
                 raise ValueError(f"`{name}` must hold integer symbols.")
         elif a.size and a.dtype.kind not in "iub":
@@ -57,7 +65,7 @@ def _as_sequences(X: Any, name: str, n_symbols: int | None, min_length: int) -> 
                 f"`{name}`: every sequence needs >= {min_length} symbols; got {a.size}."
             )
         if a.size and a.min() < 0:
-            raise ValueError(f"`{name}` must hold symbols >= 0; found {a.min()}.")
+            raise ValueError(f"Negative values in data passed to `{name}`: {a.min()}.")
         if n_symbols is not None and a.size and a.max() >= n_symbols:
             raise ValueError(
                 f"`{name}` must hold symbols < n_symbols = {n_symbols}; found {a.max()}."
@@ -66,7 +74,7 @@ def _as_sequences(X: Any, name: str, n_symbols: int | None, min_length: int) -> 
     return out
 
 
-class SpectralHMM:
+class SpectralHMM(DensityMixin, BaseEstimator):
     """Hidden Markov model learned by the spectral method of Hsu, Kakade & Zhang (2012).
 
     Estimates ``P1``, ``P21`` and ``P3x1`` from the first three symbols of each
@@ -76,7 +84,7 @@ class SpectralHMM:
 
     Parameters
     ----------
-    n_states : int
+    n_states : int, default=2
         ``m``, the number of hidden states (``m <= n_symbols``).
     n_symbols : int or None, default=None
         Alphabet size ``n``; None takes ``max(X) + 1`` at `fit`.
@@ -116,9 +124,22 @@ class SpectralHMM:
     True
     """
 
+    _expected_failed_checks: ClassVar[dict[str, str]] = dict.fromkeys(
+        CONTINUOUS_DATA_CHECKS,
+        "the data are sequences of discrete symbols: these scikit-learn checks fit on "
+        "continuous values, which a symbol model rejects (ValueError: `X` must hold "
+        "integer symbols)",
+    )
+    """scikit-learn checks that cannot pass, and why (`parametrize_with_checks`)."""
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.positive_only = True
+        return tags
+
     def __init__(
         self,
-        n_states: int,
+        n_states: int = 2,
         *,
         n_symbols: int | None = None,
         min_prob: float = 1e-12,
@@ -168,8 +189,7 @@ class SpectralHMM:
 
     def _raw_probabilities(self, X: Any) -> np.ndarray:
         """Unclipped estimates ``b_inf^T B_xt ... B_x1 b1`` of each sequence."""
-        if not hasattr(self, "B_"):
-            raise ValueError("this SpectralHMM is not fitted yet; call `fit` first.")
+        check_is_fitted(self, "B_")
         seqs = _as_sequences(X, "X", self.n_symbols_, 0)
         out = np.empty(len(seqs))
         for i, s in enumerate(seqs):

@@ -35,37 +35,40 @@ sign and scale. Steps, as implemented here:
 
 from __future__ import annotations
 
-import math
 import time
-import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from array_api_compat import is_array_api_obj
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils.validation import check_is_fitted
 
 from .._array import asarray_like, get_xp, to_host
 from .._random import check_rng
 from .._typing import Array
-from .._validate import GradfreeWarning, check_choice, check_int, check_nonnegative
+from .._validate import check_choice, check_int, check_nonnegative
+from ..estimators import validate_X, validate_Xy
+from ..models import MLP
 from ._cp_als import cp_als
-from ._moments import DEFAULT_CHUNK, check_data, second_moment
+from ._moments import DEFAULT_CHUNK, second_moment
 from ._nnlift_parts import (
     _ACTIVATIONS,
     _activation,
     _batched_sketches,
     _core,
     _fit_scale_bias,
-    _gaussianity,
     _symmetric_factor,
     _user_moment,
+    _warn_gaussianity,
+    _warn_visibility,
     gaussian_score3,
 )
 
 __all__ = ["NNLIFTRegressor", "gaussian_score3"]
 
 
-class NNLIFTRegressor:
+class NNLIFTRegressor(RegressorMixin, BaseEstimator):
     """Two-layer network ``y = a2^T sigma(A1^T x + b1) + b2`` learned by NN-LIFT.
 
     No gradient of the network is taken: one streamed cross-moment ``E[y S3(x)]``, a CP
@@ -76,15 +79,16 @@ class NNLIFTRegressor:
 
     Parameters
     ----------
-    n_hidden : int
+    n_hidden : int, default=2
         ``k``, the number of hidden units; ``1 <= k <= d``.
     activation : {"tanh", "sigmoid", "relu"} or callable, default="tanh"
         ``sigma``; a callable maps an array elementwise (NumPy on the host for the bias
         step, the namespace of `X` in `predict`).
     density : {"gaussian", "custom"}, default="gaussian"
         Input density. ``"gaussian"``: ``N(mu, Sigma)`` with the sample mean and
-        covariance, built-in streamed Hermite score. ``"custom"``: `score` is required.
-    score : callable, optional
+        covariance, built-in streamed Hermite score. ``"custom"``: `score_function` is
+        required.
+    score_function : callable, optional
         ``score(X_chunk) -> (c, d, d, d)`` array, the third-order score ``S3`` of the
         known input density at each row (template: `gaussian_score3`). Used only with
         ``density="custom"``; memory ``chunk_size * d^3``.
@@ -104,7 +108,7 @@ class NNLIFTRegressor:
         moment unfolding is below ``visibility_ratio`` times its noise floor: the
         spectral norm of the sampling error, estimated from the spread of the moment over
         16 batches of rows as ``rms(standard error) * (sqrt(d) + sqrt(p d))``; some
-        neuron has ``lambda_j ~ 0``, or too few samples to see it. With a user `score`,
+        neuron has ``lambda_j ~ 0``, or too few samples to see it. With a user `score_function`,
         the floor is the ``(k+1)``-th singular value.
     check_gaussian : bool, default=True
         With ``density="gaussian"``, warn when the standardized inputs are clearly not
@@ -118,6 +122,11 @@ class NNLIFTRegressor:
 
     Attributes
     ----------
+    model_ : gradfree.models.MLP or None
+        The fitted network ``(d, k, 1)`` (None for a callable `activation`); any method of
+        the package can fine-tune it from ``params_`` (see `to_mlp`).
+    params_ : array of shape (p,) or None
+        Its flat parameter vector: ``model_.forward(params_, X)[:, 0]`` is `predict`.
     A1_ : array of shape (d, k)
         First-layer weights (with their fitted scale).
     b1_, a2_ : arrays of shape (k,)
@@ -129,7 +138,7 @@ class NNLIFTRegressor:
     singular_values_ : array of shape (min(d, p d),)
         Singular values of the moment unfolding (visibility diagnostics).
     noise_floor_ : float or None
-        The estimated noise floor of the singular values (None with a user `score`).
+        The estimated noise floor of the singular values (None with `score_function`).
     fit_times_ : dict
         Seconds spent in ``"moments"`` (standardizing, Gaussianity check, streamed
         moment passes), ``"decomposition"`` (CP of the core) and ``"total"``.
@@ -138,8 +147,8 @@ class NNLIFTRegressor:
     Raises
     ------
     ValueError
-        In `fit`: ``n_hidden > d``, ``density="custom"`` without `score`, bad shapes,
-        a singular input covariance.
+        In `fit`: ``n_hidden > d``, ``density="custom"`` without `score_function`, bad
+        shapes, a singular input covariance.
 
     Warns
     -----
@@ -166,13 +175,20 @@ class NNLIFTRegressor:
     (True, True)
     """
 
+    _expected_failed_checks: ClassVar[dict[str, str]] = {
+        "check_regressors_train": "its targets are linear in X, and a linear target has "
+        "E[y S3(x)] = 0: the third-order moment NN-LIFT decomposes vanishes (Janzamin et "
+        "al. 2015 need lambda_j = a2_j E[sigma'''(z_j)] != 0), so no neuron is visible",
+    }
+    """scikit-learn checks that cannot pass, and why (`parametrize_with_checks`)."""
+
     def __init__(
         self,
-        n_hidden: int,
+        n_hidden: int = 2,
         activation: str | Callable = "tanh",
         *,
         density: str = "gaussian",
-        score: Callable | None = None,
+        score_function: Callable | None = None,
         n_sketches: int | None = None,
         n_starts: int = 8,
         alpha: float = 1e-6,
@@ -186,7 +202,7 @@ class NNLIFTRegressor:
         self.n_hidden = n_hidden
         self.activation = activation
         self.density = density
-        self.score_function = score
+        self.score_function = score_function
         self.n_sketches = n_sketches
         self.n_starts = n_starts
         self.alpha = alpha
@@ -202,7 +218,7 @@ class NNLIFTRegressor:
         k = check_int(self.n_hidden, "n_hidden", low=1)
         if k > d:
             raise ValueError(
-                f"`n_hidden` must be <= d = {d} (columns of `X`): NN-LIFT recovers at most d "
+                f"`n_hidden` must be <= n_features = {d}: NN-LIFT recovers at most d "
                 f"linearly independent first-layer directions; got {k}."
             )
         if not callable(self.activation):
@@ -210,11 +226,13 @@ class NNLIFTRegressor:
         check_choice(self.density, "density", ("gaussian", "custom"))
         if self.density == "custom" and self.score_function is None:
             raise ValueError(
-                '`density="custom"` needs `score`, the third-order score function of the '
-                "input density (NN-LIFT has no moment identity without it)."
+                '`density="custom"` needs `score_function`, the third-order score function '
+                "of the input density (NN-LIFT has no moment identity without it)."
             )
         if self.score_function is not None and not callable(self.score_function):
-            raise TypeError("`score` must be callable: X_chunk (c, d) -> S3 (c, d, d, d).")
+            raise TypeError(
+                "`score_function` must be callable: X_chunk (c, d) -> S3 (c, d, d, d)."
+            )
         if self.n_sketches is not None:
             check_int(self.n_sketches, "n_sketches", low=1)
         check_int(self.n_starts, "n_starts", low=1)
@@ -233,17 +251,13 @@ class NNLIFTRegressor:
         ValueError
             See the class docstring.
         """
-        X = check_data(X)
+        X, y = validate_Xy(self, X, y, classifier=False)
         xp, _ = get_xp(X)
         n, d = X.shape
-        yv = xp.asarray(
-            y if is_array_api_obj(y) else np.asarray(y), dtype=X.dtype, device=X.device
-        )
-        if yv.ndim != 1 or yv.shape[0] != n:
-            raise ValueError(f"`y` must have shape ({n},); got {tuple(yv.shape)}.")
-        if not bool(to_host(xp.all(xp.isfinite(yv)))):
-            raise ValueError("`y` must be finite.")
+        yv = asarray_like(np.asarray(y, dtype=np.float64), X)
         k = self._check_params(d)
+        if n < 2:
+            raise ValueError(f"NN-LIFT needs n_samples >= 2 for moments; got n_samples = {n}.")
         rng = check_rng(self.rng)
         tic = time.perf_counter()
         chunk = self.chunk_size
@@ -260,18 +274,7 @@ class NNLIFTRegressor:
             R = asarray_like((evecs / np.sqrt(evals)) @ evecs.T, X)  # Sigma^-1/2
             Z = (X - mu[None, :]) @ R
             if self.check_gaussian:
-                sub = to_host(Z[: min(n, 200000), :])
-                kurt, skew = _gaussianity(sub, rng)
-                se = math.sqrt(24.0 / sub.shape[0])
-                if kurt > 0.5 + 10 * se or skew > 0.3 + 10 * math.sqrt(6.0 / sub.shape[0]):
-                    warnings.warn(
-                        f"`X` does not look Gaussian (max |excess kurtosis| {kurt:.2f}, max "
-                        f"|skewness| {skew:.2f} along axes and random directions): the "
-                        'Gaussian score function is then wrong; pass density="custom" and '
-                        "the `score` of the true input density.",
-                        GradfreeWarning,
-                        stacklevel=2,
-                    )
+                _warn_gaussianity(to_host(Z[: min(n, 200000), :]), rng)
             p = d if self.n_sketches is None else self.n_sketches
             Theta = np.eye(d) if self.n_sketches is None else rng.standard_normal((d, p))
             Kh, m, floor = _batched_sketches(Z, w, asarray_like(Theta, X), chunk)
@@ -290,7 +293,8 @@ class NNLIFTRegressor:
             mu = xp.mean(X, axis=0)
         self.singular_values_ = sv
         times = {"moments": time.perf_counter() - tic}
-        self._warn_visibility(sv, k, floor)
+        self.noise_floor_ = floor
+        _warn_visibility(sv, k, floor, self.visibility_ratio)
         weights, factors, _ = cp_als(G, k, n_starts=self.n_starts, rng=rng)
         V = _symmetric_factor(factors)
         D = back @ (U @ V)
@@ -311,41 +315,17 @@ class NNLIFTRegressor:
         self.weights_ = asarray_like(to_host(weights), X)
         self.A1_ = asarray_like(A1, X)
         self.b1_ = asarray_like(b1, X)
-        self.n_features_in_ = d
         self._ridge(X, yv)
+        self.model_: MLP | None = None
+        self.params_: Array | None = None
+        if not callable(self.activation):
+            self.model_, self.params_ = self.to_mlp()
         times["total"] = time.perf_counter() - tic
         self.fit_times_ = times
         return self
 
-    def _warn_visibility(self, sv: np.ndarray, k: int, floor: float | None) -> None:
-        """Warn when fewer than ``k`` singular values stand out of the moment's noise floor."""
-        self.noise_floor_ = floor
-        if floor is None:  # user score: the (k+1)-th singular value is the floor
-            floor = sv[k] if sv.size > k else 0.0
-        top = sv[0] if sv.size else 0.0
-        cut = max(self.visibility_ratio * floor, 1e-8 * top)
-        visible = int(np.sum(sv[:k] > cut))
-        if top <= 0 or visible < k:
-            warnings.warn(
-                f"only {visible} of `n_hidden`={k} neurons stand out of the noise in "
-                f"E[y S3(x)] (singular values {np.array2string(sv[: k + 1], precision=3)}, "
-                f"noise floor {floor:.3g}): some lambda_j = a2_j E[sigma'''(z_j)] is ~0 (e.g. "
-                "a zero output weight, or an activation whose third derivative averages to 0, "
-                "like relu with zero bias) or n is too small to see it, so its direction is "
-                "noise; use fewer hidden units or more samples.",
-                GradfreeWarning,
-                stacklevel=3,
-            )
-
     def _features(self, X: Array) -> Array:
         """Hidden activations ``sigma(A1^T x + b1)`` of shape (n, k)."""
-        if not hasattr(self, "A1_"):
-            raise ValueError("this NNLIFTRegressor is not fitted yet; call `fit` first.")
-        X = check_data(X)
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"`X` must have {self.n_features_in_} columns, as in `fit`; got {X.shape[1]}."
-            )
         xp, _ = get_xp(X)
         return _activation(self.activation, xp)(X @ self.A1_ + self.b1_[None, :])
 
@@ -362,10 +342,16 @@ class NNLIFTRegressor:
         self.b2_ = float(ym - hm @ a2)
 
     def predict(self, X: Array) -> Array:
-        """Network output ``a2^T sigma(A1^T x + b1) + b2`` for each row of `X`."""
-        return self._features(X) @ self.a2_ + self.b2_
+        """Network output ``a2^T sigma(A1^T x + b1) + b2`` for each row of `X` (in the
+        namespace and on the device of `X`): the forward pass of ``model_``."""
+        check_is_fitted(self, "a2_")
+        X = validate_X(self, X, reset=False)
+        if self.model_ is None:
+            return self._features(X) @ self.a2_ + self.b2_
+        params = asarray_like(self.params_, X)
+        return self.model_.forward(params, X)[:, 0]
 
-    def to_mlp(self) -> tuple[Any, Array]:
+    def to_mlp(self) -> tuple[MLP, Array]:
         """The fitted network as a `gradfree.models.MLP` and its flat parameter vector.
 
         ``model.forward(params, X)[:, 0]`` equals ``predict(X)``; the network can then be
@@ -382,8 +368,7 @@ class NNLIFTRegressor:
         >>> bool(np.allclose(model.forward(params, X[:5])[:, 0], est.predict(X[:5])))
         True
         """
-        from ..models import MLP
-
+        check_is_fitted(self, "a2_")
         if callable(self.activation):
             raise ValueError("`to_mlp` needs a named `activation`, not a callable.")
         xp, _ = get_xp(self.A1_)
@@ -394,10 +379,10 @@ class NNLIFTRegressor:
         model = MLP((d, k, 1), activations=[self.activation, "identity"])
         return model, model.flatten([hidden, output])
 
-    def score(self, X: Array, y: Array) -> float:
+    def score(self, X: Array, y: Array, sample_weight: Any = None) -> float:
         """Coefficient of determination R^2 of `predict` on ``(X, y)`` (scikit-learn's)."""
-        yh = np.asarray(to_host(y) if is_array_api_obj(y) else y, dtype=np.float64)
+        from sklearn.metrics import r2_score
+
         pred = to_host(self.predict(X))
-        ss_res = float(np.sum((yh - pred) ** 2))
-        ss_tot = float(np.sum((yh - yh.mean()) ** 2))
-        return 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan")
+        yh = np.asarray(to_host(y) if is_array_api_obj(y) else y, dtype=np.float64)
+        return float(r2_score(yh, pred, sample_weight=sample_weight))

@@ -4,7 +4,10 @@ Gaussianity check and the gradient-free search for each neuron's scale and bias
 
 from __future__ import annotations
 
+import math
+import warnings
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -12,6 +15,8 @@ from array_api_compat import is_array_api_obj
 
 from .._array import asarray_like, get_xp, to_host
 from .._typing import Array
+from .._validate import GradfreeWarning
+from ..models import activate
 from ._moments import _chunks, check_data
 
 __all__ = ["gaussian_score3"]
@@ -20,14 +25,11 @@ _ACTIVATIONS = ("tanh", "sigmoid", "relu")
 
 
 def _activation(name: str | Callable, xp: Any) -> Callable:
-    """The elementwise activation ``sigma`` in namespace `xp`."""
+    """The elementwise activation ``sigma`` (a name of `gradfree.models.activate`, which
+    keeps the namespace of its input, or a callable)."""
     if callable(name):
         return name
-    if name == "tanh":
-        return xp.tanh
-    if name == "sigmoid":
-        return lambda u: 1.0 / (1.0 + xp.exp(-u))
-    return lambda u: xp.where(u > 0, u, xp.zeros_like(u))
+    return partial(activate, name)  # the package's one activation table
 
 
 def gaussian_score3(X: Array, mean: Array, cov: Array) -> Array:
@@ -118,7 +120,7 @@ def _batched_sketches(
         Kb, mb = _gaussian_sketches(Z[a:b, :], w[a:b], Theta, chunk_size)
         Ks.append(to_host(Kb))
         ms.append(mb)
-        sizes.append(int(b - a) / n)  # a Python float: array-API arrays refuse NumPy scalars
+        sizes.append(float(b - a) / n)
     frac = np.asarray(sizes)
     Kall = np.stack(Ks)
     K = np.tensordot(frac, Kall, axes=1)
@@ -173,6 +175,41 @@ def _gaussianity(Z: np.ndarray, rng: np.random.Generator) -> tuple[float, float]
     sd = P.std(axis=0)
     P = P / np.where(sd > 0, sd, 1.0)
     return float(np.abs((P**4).mean(axis=0) - 3.0).max()), float(np.abs((P**3).mean(axis=0)).max())
+
+
+def _warn_gaussianity(Z: np.ndarray, rng: np.random.Generator) -> None:
+    """Warn when the standardized inputs `Z` are clearly not Gaussian (beyond sampling error)."""
+    kurt, skew = _gaussianity(Z, rng)
+    se = math.sqrt(24.0 / Z.shape[0])
+    if kurt > 0.5 + 10 * se or skew > 0.3 + 10 * math.sqrt(6.0 / Z.shape[0]):
+        warnings.warn(
+            f"`X` does not look Gaussian (max |excess kurtosis| {kurt:.2f}, max "
+            f"|skewness| {skew:.2f} along axes and random directions): the "
+            'Gaussian score function is then wrong; pass density="custom" and '
+            "the `score_function` of the true input density.",
+            GradfreeWarning,
+            stacklevel=4,
+        )
+
+
+def _warn_visibility(sv: np.ndarray, k: int, floor: float | None, ratio: float) -> None:
+    """Warn when fewer than ``k`` singular values stand out of the moment's noise floor."""
+    if floor is None:  # user score: the (k+1)-th singular value is the floor
+        floor = sv[k] if sv.size > k else 0.0
+    top = sv[0] if sv.size else 0.0
+    cut = max(ratio * floor, 1e-8 * top)
+    visible = int(np.sum(sv[:k] > cut))
+    if top <= 0 or visible < k:
+        warnings.warn(
+            f"only {visible} of `n_hidden`={k} neurons stand out of the noise in "
+            f"E[y S3(x)] (singular values {np.array2string(sv[: k + 1], precision=3)}, "
+            f"noise floor {floor:.3g}): some lambda_j = a2_j E[sigma'''(z_j)] is ~0 (e.g. "
+            "a zero output weight, or an activation whose third derivative averages to 0, "
+            "like relu with zero bias) or n is too small to see it, so its direction is "
+            "noise; use fewer hidden units or more samples.",
+            GradfreeWarning,
+            stacklevel=4,
+        )
 
 
 def _profile_sse(Q: np.ndarray, ry: np.ndarray, H: np.ndarray) -> np.ndarray:

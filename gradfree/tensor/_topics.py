@@ -28,13 +28,16 @@ from __future__ import annotations
 
 import warnings
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
+from sklearn.base import BaseEstimator, DensityMixin, TransformerMixin
+from sklearn.utils.validation import check_array, check_is_fitted
 
 from .._array import to_host
 from .._random import check_rng
 from .._validate import GradfreeWarning, check_int, check_positive
+from ..estimators import CONTINUOUS_DATA_CHECKS, check_n_features
 from ._moments import whiten
 from ._power import robust_power_method
 
@@ -62,7 +65,8 @@ def check_counts(X: Any, name: str = "X", *, min_length: int = 3) -> np.ndarray:
     Raises
     ------
     ValueError
-        For non-2-d, non-finite, negative, non-integer counts or too short documents.
+        For non-2-d, empty, sparse, non-finite (scikit-learn's `check_array` and its
+        messages), negative or non-integer counts, or too short documents.
 
     Examples
     --------
@@ -71,15 +75,12 @@ def check_counts(X: Any, name: str = "X", *, min_length: int = 3) -> np.ndarray:
     >>> check_counts([[1, -2, 4]])
     Traceback (most recent call last):
     ...
-    ValueError: `X` must hold non-negative counts; found -2.0.
+    ValueError: Negative values in data passed to `X`: counts; found -2.0.
     """
-    X = np.asarray(to_host(X) if hasattr(X, "__array_namespace__") else X, dtype=np.float64)
-    if X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1:
-        raise ValueError(f"`{name}` must be 2-d (n_docs, vocab); got shape {X.shape}.")
-    if not np.isfinite(X).all():
-        raise ValueError(f"`{name}` must be finite (no NaN or inf).")
+    X = to_host(X) if hasattr(X, "__array_namespace__") else X
+    X = check_array(X, dtype=np.float64, input_name=name)  # scikit-learn's checks and messages
     if (X < 0).any():
-        raise ValueError(f"`{name}` must hold non-negative counts; found {X.min()}.")
+        raise ValueError(f"Negative values in data passed to `{name}`: counts; found {X.min()}.")
     if (X != np.round(X)).any():
         raise ValueError(f"`{name}` must hold integer counts.")
     lengths = X.sum(axis=1)
@@ -134,16 +135,30 @@ def _to_simplex(mu: np.ndarray, owner: str) -> np.ndarray:
     return mu / total[None, :]
 
 
-class _MomentTopicModel(ABC):
+_COUNT_DATA_CHECKS = (
+    *CONTINUOUS_DATA_CHECKS,
+    "check_transformer_data_not_an_array",
+    "check_transformer_general",
+    "check_transformer_preserve_dtypes",
+)
+
+
+class _MomentTopicModel(TransformerMixin, DensityMixin, BaseEstimator, ABC):
     """Shared fit / transform of the moment topic models."""
 
     _name = "topic model"
 
-    def __init__(self, n_topics: int, *, n_restarts: int, n_iter: int, rng: Any) -> None:
-        self.n_topics = n_topics
-        self.n_restarts = n_restarts
-        self.n_iter = n_iter
-        self.rng = rng
+    _expected_failed_checks: ClassVar[dict[str, str]] = dict.fromkeys(
+        _COUNT_DATA_CHECKS,
+        "the data are word counts: these scikit-learn checks fit on continuous values, "
+        "which a count model rejects (ValueError: `X` must hold integer counts)",
+    )
+    """scikit-learn checks that cannot pass, and why (`parametrize_with_checks`)."""
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.positive_only = True
+        return tags
 
     @abstractmethod
     def _moments(self, C: np.ndarray, k: int) -> tuple[Any, ...]:
@@ -160,6 +175,7 @@ class _MomentTopicModel(ABC):
         """
         del y
         C = check_counts(X)
+        check_n_features(self, C, reset=True)
         k = check_int(self.n_topics, "n_topics", low=1)
         if k > C.shape[1]:
             raise ValueError(f"`n_topics` must be <= vocab = {C.shape[1]}; got {k}.")
@@ -172,8 +188,14 @@ class _MomentTopicModel(ABC):
         order = np.argsort(-w)
         self.topics_ = _to_simplex(mu[:, order], type(self).__name__)
         self._set_weights(w[order] * scale)
-        self.n_features_in_ = C.shape[1]
         return self
+
+    def _check_fitted_counts(self, X: Any) -> np.ndarray:
+        """Counts `X` (documents of any length) checked against the fitted model."""
+        check_is_fitted(self, "topics_")
+        C = check_counts(X, min_length=1)
+        check_n_features(self, C, reset=False)
+        return C
 
     @abstractmethod
     def _set_weights(self, w: np.ndarray) -> None:
@@ -184,13 +206,7 @@ class _MomentTopicModel(ABC):
         frequencies on `topics_`, renormalized to the simplex. Shape (n_docs, k)."""
         from scipy.optimize import nnls
 
-        if not hasattr(self, "topics_"):
-            raise ValueError(f"this {type(self).__name__} is not fitted yet; call `fit` first.")
-        C = check_counts(X, min_length=1)
-        if C.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"`X` must have {self.n_features_in_} columns, as in `fit`; got {C.shape[1]}."
-            )
+        C = self._check_fitted_counts(X)
         F = C / C.sum(axis=1, keepdims=True)
         theta = np.stack([nnls(self.topics_, f)[0] for f in F])
         total = theta.sum(axis=1, keepdims=True)
@@ -207,7 +223,7 @@ class SingleTopicModel(_MomentTopicModel):
 
     Parameters
     ----------
-    n_topics : int
+    n_topics : int, default=2
         ``k <= vocab``; the topics must be linearly independent.
     n_restarts : int, default=10
         Random restarts per component of the power method.
@@ -244,9 +260,9 @@ class SingleTopicModel(_MomentTopicModel):
     """
 
     def __init__(
-        self, n_topics: int, *, n_restarts: int = 10, n_iter: int = 100, rng: Any = None
+        self, n_topics: int = 2, *, n_restarts: int = 10, n_iter: int = 100, rng: Any = None
     ) -> None:
-        super().__init__(n_topics, n_restarts=n_restarts, n_iter=n_iter, rng=rng)
+        self.n_topics, self.n_restarts, self.n_iter, self.rng = n_topics, n_restarts, n_iter, rng
 
     def _moments(self, C: np.ndarray, k: int) -> tuple[Any, ...]:
         _, M2 = _word_moments(C)
@@ -263,13 +279,7 @@ class SingleTopicModel(_MomentTopicModel):
         (multinomial coefficient included; topic probabilities floored at 1e-12)."""
         from scipy.special import gammaln, logsumexp
 
-        if not hasattr(self, "topics_"):
-            raise ValueError("this SingleTopicModel is not fitted yet; call `fit` first.")
-        C = check_counts(X, min_length=1)
-        if C.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"`X` must have {self.n_features_in_} columns, as in `fit`; got {C.shape[1]}."
-            )
+        C = self._check_fitted_counts(X)
         log_mu = np.log(np.maximum(self.topics_, 1e-12))
         coef = gammaln(C.sum(axis=1) + 1) - gammaln(C + 1).sum(axis=1)
         joint = C @ log_mu + np.log(np.maximum(self.weights_, 1e-300))[None, :]
@@ -294,9 +304,9 @@ class LDA(_MomentTopicModel):
 
     Parameters
     ----------
-    n_topics : int
+    n_topics : int, default=2
         ``k <= vocab``; the topics must be linearly independent.
-    alpha0 : float
+    alpha0 : float, default=1.0
         Concentration ``sum_j alpha_j > 0`` (assumed known, as in the paper).
     n_restarts, n_iter, rng
         As in `SingleTopicModel`.
@@ -332,15 +342,15 @@ class LDA(_MomentTopicModel):
 
     def __init__(
         self,
-        n_topics: int,
-        alpha0: float,
+        n_topics: int = 2,
+        alpha0: float = 1.0,
         *,
         n_restarts: int = 10,
         n_iter: int = 100,
         rng: Any = None,
     ) -> None:
-        super().__init__(n_topics, n_restarts=n_restarts, n_iter=n_iter, rng=rng)
-        self.alpha0 = alpha0
+        self.n_topics, self.alpha0 = n_topics, alpha0
+        self.n_restarts, self.n_iter, self.rng = n_restarts, n_iter, rng
 
     def _moments(self, C: np.ndarray, k: int) -> tuple[Any, ...]:
         a0 = check_positive(self.alpha0, "alpha0")

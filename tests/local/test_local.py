@@ -7,6 +7,7 @@ import pytest
 from _data import DIGITS
 from _data import toy as _toy
 from array_api_compat import array_namespace
+from sklearn.exceptions import NotFittedError
 
 from gradfree._array import to_host
 from gradfree._result import Status
@@ -33,7 +34,7 @@ from gradfree.local import (
     alignment_angles,
     backprop_grads,
 )
-from gradfree.local._common import cross_entropy
+from gradfree.local._rule import cross_entropy
 
 # The shared contract runs on every rule; each rule's own behaviour is in test_local_<rule>.py.
 RULES = [
@@ -70,21 +71,23 @@ PLAIN = {r for r in RULES if r not in (ForwardForward, NoPropDT)}
 def test_shapes_and_namespace(cls, xp):
     X, _, Y = _toy()
     rule = cls(hidden_layer_sizes=(5, 4), batch_size=16)
-    state = rule.step(rule.init(xp.asarray(X), xp.asarray(Y), rng=0))
+    Xa, Ya = xp.asarray(X), xp.asarray(Y)
+    state = rule.step(rule.init(Xa, Ya, rng=0), Xa, Ya)
     if cls in PLAIN:
         assert [W.shape for W in state.layers] == [(4, 5), (6, 4), (5, 3)]
-    assert all(array_namespace(W) is array_namespace(state.X) for W in state.layers)
+    assert all(array_namespace(W) is array_namespace(Xa) for W in state.layers)
     assert state.sweep == 1 and state.t == 3
-    out = rule.decision_function(state, xp.asarray(X))
-    assert out.shape == (40, 3) and array_namespace(out) is array_namespace(state.X)
+    out = rule.decision_function(state, Xa)
+    assert out.shape == (40, 3) and array_namespace(out) is array_namespace(Xa)
 
 
 @pytest.mark.parametrize("cls", RULES)
 def test_matches_numpy_across_namespaces(cls, xp):
     X, _, Y = _toy()
     rule = cls(hidden_layer_sizes=(6,), batch_size=16)
-    ref = rule.step(rule.init(X, Y, rng=3))
-    got = rule.step(rule.init(xp.asarray(X), xp.asarray(Y), rng=3))
+    ref = rule.step(rule.init(X, Y, rng=3), X, Y)
+    Xa, Ya = xp.asarray(X), xp.asarray(Y)
+    got = rule.step(rule.init(Xa, Ya, rng=3), Xa, Ya)
     for a, b in zip(ref.layers, got.layers):
         np.testing.assert_allclose(to_host(b), a, rtol=1e-10, atol=1e-12)
 
@@ -155,18 +158,16 @@ def test_partial_fit_from_scratch(digits):
 def test_bad_input(cls):
     X, y, _ = _toy()
     clf = cls((4,), max_iter=1, rng=0)
-    with pytest.raises(ValueError, match="`X` and `y`"):
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
         clf.fit(X, y[:-1])
     Xn = X.copy()
     Xn[0, 0] = np.nan
-    with pytest.raises(ValueError, match="`X` contains NaN"):
+    with pytest.raises(ValueError, match="Input X contains NaN"):
         clf.fit(Xn, y)
-    with pytest.raises(ValueError, match="not fitted"):
+    with pytest.raises(NotFittedError):
         clf.predict(X)
     clf.fit(X, y)
-    with pytest.raises(ValueError, match="labels outside"):
-        clf.score(X, y + 10)
-    with pytest.raises(ValueError, match="features"):
+    with pytest.raises(ValueError, match="X has 2 features, but"):
         clf.predict(X[:, :2])
     with pytest.raises(ValueError, match="features"):
         clf.partial_fit(X[:, :2], y)
@@ -216,7 +217,7 @@ def test_backprop_gradient_matches_finite_differences(activation):
 def _with(layers, new):
     from gradfree.local import LocalState
 
-    return LocalState(tuple(new), (), (), (), None, None, seed=0)
+    return LocalState(tuple(new), (), (), (), (3, 3), seed=0)
 
 
 def test_fa_with_transposed_weights_is_backprop():
@@ -234,8 +235,8 @@ def test_dfa_threads_equal_serial():
     X, _, Y = _toy()
     serial = DirectFeedbackAlignment(hidden_layer_sizes=(6, 5, 4), batch_size=8)
     threaded = DirectFeedbackAlignment(hidden_layer_sizes=(6, 5, 4), batch_size=8, n_jobs=2)
-    a = serial.step(serial.init(X, Y, rng=0))
-    b = threaded.step(threaded.init(X, Y, rng=0))
+    a = serial.step(serial.init(X, Y, rng=0), X, Y)
+    b = threaded.step(threaded.init(X, Y, rng=0), X, Y)
     for Wa, Wb in zip(a.layers, b.layers):
         np.testing.assert_array_equal(Wa, Wb)
 
@@ -244,7 +245,7 @@ def test_readout_only_freezes_hidden_layers():
     X, _, Y = _toy()
     rule = ReadoutOnly(hidden_layer_sizes=(6, 5), batch_size=8)
     s0 = rule.init(X, Y, rng=0)
-    s = rule.step(s0)
+    s = rule.step(s0, X, Y)
     for a, b in zip(s0.layers[:-1], s.layers[:-1]):
         np.testing.assert_array_equal(a, b)
     assert not np.array_equal(s0.layers[-1], s.layers[-1])
@@ -267,7 +268,7 @@ def test_alignment_angle_falls_below_90_degrees(cls, digits):
     batch = (X[:256], Y[:256])
     angles = [alignment_angles(rule, state, *batch)]
     for _ in range(5):
-        state = rule.step(state)
+        state = rule.step(state, X, Y)
         angles.append(alignment_angles(rule, state, *batch))
     final = np.asarray(angles[-1])
     assert np.all(final < 90.0), angles
@@ -298,7 +299,7 @@ def test_objective_after_an_epoch_is_the_mean_minibatch_loss(cls):
     rule = cls(hidden_layer_sizes=(6,), batch_size=40)
     s0 = rule.init(X, Y, rng=0)
     before = cross_entropy(rule.decision_function(s0, X), Y)
-    s1 = rule.step(s0)
-    assert rule.objective(s0) == pytest.approx(before, rel=1e-12)
-    assert rule.objective(s1) == pytest.approx(before, rel=1e-12)
+    s1 = rule.step(s0, X, Y)
+    assert rule.objective(s0, X, Y) == pytest.approx(before, rel=1e-12)
+    assert rule.objective(s1, X, Y) == pytest.approx(before, rel=1e-12)
     assert s1.loss_sum is None and s1.epoch_loss is not None

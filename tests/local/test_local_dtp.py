@@ -10,10 +10,10 @@ from _data import DIGITS
 from array_api_compat import array_namespace
 
 from gradfree._array import to_host
-from gradfree.altmin._common import with_ones
 from gradfree.local import alignment_angles
-from gradfree.local._common import act, forward_cache, softmax
 from gradfree.local._dtp import DifferenceTargetPropagation, DTPClassifier
+from gradfree.local._rule import softmax
+from gradfree.models import activate, with_ones
 
 HIDDEN = (6, 5)
 
@@ -24,13 +24,13 @@ def _toy(n=40, d=4, k=3, seed=0):
     return X, np.eye(k)[y], y
 
 
-def _reconstruction_error(rule, state):
+def _reconstruction_error(rule, state, X):
     """Mean squared error of ``g_l(f_l(h_{l-1}))`` against ``h_{l-1}``, per inverse."""
-    A, H = forward_cache(state.layers, state.X, rule.activation)
+    A, H = rule.forward_cache(state.layers, X)
     out = []
     for i in range(1, len(state.layers)):
         Z = A[i] if i == len(state.layers) - 1 else H[i + 1]
-        R = act(rule.activation, with_ones(Z) @ state.aux[i - 1])
+        R = activate(rule.activation, with_ones(Z) @ state.aux[i - 1])
         out.append(float(np.mean((R - H[i]) ** 2)))
     return out
 
@@ -50,14 +50,14 @@ def test_state_and_grad_shapes():
     grads, aux_grads, *_ = rule.local_grads(state, X, Y, np.random.default_rng(0))
     assert [g.shape for g in grads] == [W.shape for W in state.layers]
     assert [g.shape for g in aux_grads] == [V.shape for V in state.aux]
-    state = rule.step(state)
+    state = rule.step(state, X, Y)
     assert state.t == math.ceil(40 / rule.batch_size) and state.sweep == 1
 
 
 def test_one_hidden_layer_has_one_inverse_from_the_logits():
     X, Y, _ = _toy()
     rule = DifferenceTargetPropagation(hidden_layer_sizes=(7,))
-    state = rule.step(rule.init(X, Y, rng=1))
+    state = rule.step(rule.init(X, Y, rng=1), X, Y)
     assert [V.shape for V in state.aux] == [(4, 7)]
 
 
@@ -76,11 +76,11 @@ def test_result_and_classifier_attributes():
 def test_deterministic_with_the_same_rng():
     X, Y, _ = _toy()
     rule = DifferenceTargetPropagation(hidden_layer_sizes=HIDDEN)
-    a = rule.step(rule.step(rule.init(X, Y, rng=3)))
-    b = rule.step(rule.step(rule.init(X, Y, rng=3)))
+    a = rule.step(rule.step(rule.init(X, Y, rng=3), X, Y), X, Y)
+    b = rule.step(rule.step(rule.init(X, Y, rng=3), X, Y), X, Y)
     for u, v in zip((*a.layers, *a.aux), (*b.layers, *b.aux)):
         np.testing.assert_array_equal(u, v)
-    c = rule.step(rule.step(rule.init(X, Y, rng=4)))
+    c = rule.step(rule.step(rule.init(X, Y, rng=4), X, Y), X, Y)
     assert not np.array_equal(a.layers[0], c.layers[0])
     # the corruption noise comes from the rng argument, and only from it
     s = rule.init(X, Y, rng=0)
@@ -95,19 +95,19 @@ def test_namespace_is_kept(xp):
     X, Y, _ = _toy()
     Xx, Yx = xp.asarray(X), xp.asarray(Y)
     rule = DifferenceTargetPropagation(hidden_layer_sizes=HIDDEN)
-    state = rule.step(rule.init(Xx, Yx, rng=0))
+    state = rule.step(rule.init(Xx, Yx, rng=0), Xx, Yx)
     for W in (*state.layers, *state.aux):
         assert array_namespace(W) is array_namespace(Xx)
     out = rule.decision_function(state, Xx)
     assert array_namespace(out) is array_namespace(Xx) and out.shape == (40, 3)
-    ref = rule.step(rule.init(X, Y, rng=0))
+    ref = rule.step(rule.init(X, Y, rng=0), X, Y)
     np.testing.assert_allclose(to_host(state.aux[0]), ref.aux[0], rtol=1e-10, atol=1e-12)
 
 
 def test_float32_stays_float32():
     X, Y, _ = _toy()
     rule = DifferenceTargetPropagation(hidden_layer_sizes=HIDDEN)
-    state = rule.step(rule.init(X.astype(np.float32), Y, rng=0))
+    state = rule.step(rule.init(X.astype(np.float32), Y, rng=0), X.astype(np.float32), Y)
     assert all(W.dtype == np.float32 for W in (*state.layers, *state.aux))
 
 
@@ -142,7 +142,7 @@ def test_no_error_means_no_hidden_update():
     X, _, _ = _toy()
     rule = DifferenceTargetPropagation(hidden_layer_sizes=HIDDEN)
     state = rule.init(X, np.eye(3)[np.zeros(40, dtype=int)], rng=0)
-    A, _ = forward_cache(state.layers, X, rule.activation)
+    A, _ = rule.forward_cache(state.layers, X)
     grads, _, *_ = rule.local_grads(state, X, softmax(A[-1]), np.random.default_rng(0))
     for g in grads:
         np.testing.assert_allclose(g, 0.0, atol=1e-15)
@@ -154,7 +154,7 @@ def test_hidden_grad_is_the_layer_loss_derivative():
     rule = DifferenceTargetPropagation(hidden_layer_sizes=(4,), target_lr=0.3)
     state = rule.init(X, Y, rng=2)
     grads, _, *_ = rule.local_grads(state, X, Y, np.random.default_rng(0))
-    A, H = forward_cache(state.layers, X, rule.activation)
+    A, H = rule.forward_cache(state.layers, X)
     e = softmax(A[-1]) - Y
 
     def g(Z):
@@ -180,16 +180,16 @@ def test_inverses_learn_to_reconstruct():
     s0 = rule.init(X, Y, rng=0)
     s = s0
     for _ in range(30):
-        s = rule.step(s)
-    before, after = _reconstruction_error(rule, s0), _reconstruction_error(rule, s)
+        s = rule.step(s, X, Y)
+    before, after = _reconstruction_error(rule, s0, X), _reconstruction_error(rule, s, X)
     assert all(a < 0.5 * b for a, b in zip(after, before)), (before, after)
-    assert rule.objective(s) < rule.objective(s0)
+    assert rule.objective(s, X, Y) < rule.objective(s0, X, Y)
 
 
 def test_alignment_angles_are_logged():
     X, Y, _ = _toy()
     rule = DifferenceTargetPropagation(hidden_layer_sizes=HIDDEN)
-    angles = alignment_angles(rule, rule.step(rule.init(X, Y, rng=0)), X, Y)
+    angles = alignment_angles(rule, rule.step(rule.init(X, Y, rng=0), X, Y), X, Y)
     assert len(angles) == 2 and all(0.0 <= a <= 180.0 for a in angles)
 
 

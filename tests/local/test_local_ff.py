@@ -115,7 +115,10 @@ def test_locality_and_normalization():
     # no signal from above: the first layer's update ignores every layer above it
     other = state.layers[:1] + tuple(3.0 * W + 1.0 for W in state.layers[1:])
     g2, _, *_ = rule.local_grads(
-        type(state)(other, (), (), state.opt, X, Y, state.seed), X, Y, np.random.default_rng(0)
+        type(state)(other, (), (), state.opt, state.dims, state.seed),
+        X,
+        Y,
+        np.random.default_rng(0),
     )
     np.testing.assert_array_equal(g[0], g2[0])
     assert not np.allclose(g[1], g2[1])
@@ -123,7 +126,7 @@ def test_locality_and_normalization():
     # its goodness by c^2 and leaves every goodness above it unchanged
     scaled = (2.0 * state.layers[0],) + state.layers[1:]
     G = rule._goodness(state, X)
-    Gs = rule._goodness(type(state)(scaled, (), (), state.opt, X, Y, state.seed), X)
+    Gs = rule._goodness(type(state)(scaled, (), (), state.opt, state.dims, state.seed), X)
     np.testing.assert_allclose(Gs[0], 4.0 * G[0])
     for a, b in zip(G[1:], Gs[1:]):
         np.testing.assert_allclose(a, b, rtol=1e-6)
@@ -143,7 +146,7 @@ def test_objective_is_the_expected_ff_loss():
         pos = np.logaddexp(0.0, -(G - 4.0))[Y == 1]
         neg = np.logaddexp(0.0, G - 4.0)[Y == 0].reshape(10, 2).mean(1)
         want += np.mean(pos + neg)
-    assert rule.objective(state) == pytest.approx(want, rel=1e-12)
+    assert rule.objective(state, X, Y) == pytest.approx(want, rel=1e-12)
 
 
 # ---------------------------------------------------------------- digits

@@ -22,21 +22,23 @@ from gradfree.local._noprop import NoPropClassifier, NoPropDT, noise_schedule
 def test_shapes_and_namespace(xp):
     X, _, Y = _toy()
     rule = NoPropDT(hidden_layer_sizes=(5, 4), n_blocks=2, batch_size=16)
-    state = rule.step(rule.init(xp.asarray(X), xp.asarray(Y), rng=0))
+    Xa, Ya = xp.asarray(X), xp.asarray(Y)
+    state = rule.step(rule.init(Xa, Ya, rng=0), Xa, Ya)
     block = [(7, 5), (6, 4), (5, 3)]  # [x, z] = 3 + 3 inputs, softmax over k = 3
     assert [W.shape for W in state.layers] == block + block + [(4, 3)]
     assert [W.shape for W in state.fixed] == [(3, 3)] and state.aux == ()
     assert len(state.opt) == len(state.layers)
-    assert all(array_namespace(W) is array_namespace(state.X) for W in state.layers)
+    assert all(array_namespace(W) is array_namespace(Xa) for W in state.layers)
     assert state.sweep == 1 and state.t == 3
     out = rule.decision_function(state, xp.asarray(X))
-    assert out.shape == (40, 3) and array_namespace(out) is array_namespace(state.X)
+    assert out.shape == (40, 3) and array_namespace(out) is array_namespace(Xa)
 
 
 def test_float32_stays_float32():
     X, _, Y = _toy()
     rule = NoPropDT(hidden_layer_sizes=(6,), n_blocks=2, embedding="orthogonal", batch_size=16)
-    state = rule.step(rule.init(X.astype(np.float32), Y.astype(np.float32), rng=0))
+    X32, Y32 = X.astype(np.float32), Y.astype(np.float32)
+    state = rule.step(rule.init(X32, Y32, rng=0), X32, Y32)
     assert all(W.dtype == np.float32 for W in (*state.layers, *state.fixed))
     assert rule.decision_function(state, X.astype(np.float32)).dtype == np.float32
 

@@ -1,37 +1,37 @@
-"""Shared parts of the local learning rules: activations with their own derivative, the
-mini-batch loop, Adam on every trained array, and the backprop reference (the estimator
-is in `_estimator`).
+"""The base of the local learning rules: the mini-batch epoch, Adam on every trained array,
+the softmax cross-entropy, and the backprop reference (the estimator is in `_estimator`).
 
 A rule is a frozen dataclass deriving from `LocalRule`. It says which arrays it trains
 besides the network (`init_extra`) and, per mini-batch, what reaches each layer
-(`local_grads`). Everything else (shuffling, seeding, Adam, the epoch loop, the result)
-lives here, so each rule's module holds only the rule.
+(`local_grads`). Everything else (shuffling, seeding, Adam, the epoch, the result) lives
+here or in the shared fit loop (`gradfree.estimators.fit`), so each rule's module holds
+only the rule. The network, its one forward pass and the activation derivatives a rule
+may take are `gradfree.models`'.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Any, ClassVar
 
 import numpy as np
 
-from .._array import asarray_like, get_xp
+from .._array import get_xp
 from .._random import check_rng
 from .._validate import check_choice, check_int, check_positive
-from ..altmin._common import check_Xy
-from ..models import MLP
+from ..estimators import NetworkSolver, check_Xy, epoch_batches
+from ..models import MLP, derivative
 from ..updates import Adam
 
 __all__ = [
     "LocalRule",
     "LocalState",
-    "act",
-    "act_grad",
     "alignment_angles",
     "backprop_grads",
     "cross_entropy",
-    "forward_cache",
+    "layer_grad",
     "softmax",
 ]
 
@@ -41,34 +41,19 @@ Grads = tuple[list[Any], list[Any]] | tuple[list[Any], list[Any], Any]
 """What `LocalRule.local_grads` returns: layer and aux directions, optionally the loss."""
 
 
-def act(name: str, A: Any) -> Any:
-    """Hidden activation `name` (``tanh``, ``relu`` or ``sigmoid``) applied entrywise."""
-    xp, _ = get_xp(A)
-    if name == "tanh":
-        return xp.tanh(A)
-    if name == "relu":
-        return xp.maximum(A, xp.zeros_like(A))
-    return 0.5 * xp.tanh(0.5 * A) + 0.5
+@lru_cache(maxsize=64)
+def network(sizes: tuple[int, ...], activation: str, linear_output: bool = True) -> MLP:
+    """The MLP of widths `sizes`: hidden `activation`, and a linear output layer unless
+    `linear_output` is False (then every layer has `activation`)."""
+    n = len(sizes) - 1
+    acts = (activation,) * (n - 1) + ("identity" if linear_output else activation,)
+    return MLP(sizes, activations=acts)
 
 
-def act_grad(name: str, A: Any) -> Any:
-    """Derivative ``f'(a)`` of the layer's own activation at its pre-activation ``a``.
-
-    This is the only derivative the feedback-alignment rules take: the one of the
-    entrywise nonlinearity of the layer being updated.
-
-    Examples
-    --------
-    >>> act_grad("relu", np.asarray([-1.0, 2.0]))
-    array([0., 1.])
-    """
-    xp, _ = get_xp(A)
-    if name == "tanh":
-        return 1.0 - xp.tanh(A) ** 2
-    if name == "relu":
-        return xp.astype(A > 0, A.dtype)
-    s = 0.5 * xp.tanh(0.5 * A) + 0.5
-    return s * (1.0 - s)
+def network_of(layers: tuple[Any, ...], activation: str, linear_output: bool = True) -> MLP:
+    """`network` of the widths of `layers` (``(d_in + 1, d_out)`` arrays)."""
+    sizes = (layers[0].shape[0] - 1, *(W.shape[1] for W in layers))
+    return network(sizes, activation, linear_output)
 
 
 def softmax(Z: Any) -> Any:
@@ -103,16 +88,6 @@ def cross_entropy(Z: Any, Y: Any) -> float:
     return float(cross_entropy_sum(Z, Y)) / Z.shape[0]
 
 
-def forward_cache(layers: tuple[Any, ...], X: Any, activation: str) -> tuple[list, list]:
-    """Pre-activations ``a_l`` and activations ``h_l`` (``h_0 = X``; output ``a_L``, linear)."""
-    A, H = [], [X]
-    for i, W in enumerate(layers):
-        A.append(H[-1] @ W[:-1, :] + W[-1:, :])  # [h, 1] W without building [h, 1]
-        if i < len(layers) - 1:
-            H.append(act(activation, A[-1]))
-    return A, H
-
-
 def layer_grad(H_in: Any, delta: Any) -> Any:
     """``[h, 1]^T delta``: the weight update of one layer from its input and its signal."""
     xp, _ = get_xp(H_in, delta)
@@ -135,13 +110,13 @@ def backprop_grads(layers: tuple[Any, ...], X: Any, Y: Any, activation: str) -> 
 
 def _backprop(layers: tuple[Any, ...], X: Any, Y: Any, activation: str) -> tuple[list, Any]:
     """`backprop_grads` and the summed cross-entropy of the batch."""
-    A, H = forward_cache(layers, X, activation)
+    H, A = network_of(layers, activation).forward_cache(layers, X)
     delta = (softmax(A[-1]) - Y) / X.shape[0]
     grads = [None] * len(layers)
     for i in range(len(layers) - 1, -1, -1):
         grads[i] = layer_grad(H[i], delta)
         if i > 0:  # the global backward chain: W_l^T carries delta down a layer
-            delta = (delta @ layers[i][:-1, :].T) * act_grad(activation, A[i - 1])
+            delta = (delta @ layers[i][:-1, :].T) * derivative(activation, A[i - 1])
     return grads, cross_entropy_sum(A[-1], Y)
 
 
@@ -180,7 +155,7 @@ def alignment_angles(rule: LocalRule, state: LocalState, X: Any, Y: Any) -> list
 
 @dataclass(frozen=True)
 class LocalState:
-    """Weights, optimizer moments and data of a local-rule run.
+    """Weights and optimizer moments of a local-rule run (never the training data).
 
     Attributes
     ----------
@@ -193,8 +168,8 @@ class LocalState:
         Fixed arrays of the rule (random feedback matrices).
     opt : tuple of gradfree.updates.AdamState
         Adam moments, one per array of ``layers + aux``.
-    X, Y : arrays
-        Training inputs and one-hot targets for `LocalRule.step`.
+    dims : tuple of int
+        ``(n_features, n_classes)`` of the data the state was built for.
     seed : int
         Seeds the shuffles and each mini-batch's draws, with the counters below.
     sweep : int
@@ -211,8 +186,7 @@ class LocalState:
     aux: tuple[Any, ...]
     fixed: tuple[Any, ...]
     opt: tuple[Any, ...]
-    X: Any
-    Y: Any
+    dims: tuple[int, int]
     seed: int
     sweep: int = 0
     t: int = 0
@@ -221,7 +195,7 @@ class LocalState:
 
 
 @dataclass(frozen=True)
-class LocalRule(ABC):
+class LocalRule(NetworkSolver, ABC):
     """Base of the local learning rules: a multilayer network trained by mini-batch Adam.
 
     Subclasses implement `local_grads` (what reaches each layer) and, where they train or
@@ -250,13 +224,13 @@ class LocalRule(ABC):
     >>> @dataclass(frozen=True)
     ... class LastLayer(LocalRule):
     ...     def local_grads(self, state, X, Y, rng):
-    ...         A, H = forward_cache(state.layers, X, self.activation)
+    ...         A, H = self.forward_cache(state.layers, X)
     ...         e = (softmax(A[-1]) - Y) / X.shape[0]
     ...         return [None] * (len(state.layers) - 1) + [layer_grad(H[-1], e)], []
     >>> X = np.random.default_rng(0).normal(size=(30, 3))
     >>> Y = np.eye(2)[(X[:, 0] > 0).astype(int)]
     >>> rule = LastLayer(hidden_layer_sizes=(5,), batch_size=10)
-    >>> state = rule.step(rule.init(X, Y, rng=0))
+    >>> state = rule.step(rule.init(X, Y, rng=0), X, Y)
     >>> state.sweep, state.t, [W.shape for W in state.layers]
     (1, 3, [(4, 5), (6, 2)])
     """
@@ -268,6 +242,9 @@ class LocalRule(ABC):
 
     aligns: ClassVar[bool] = False
     """Whether the hidden updates estimate the loss gradient (see `alignment_angles`)."""
+
+    linear_output: ClassVar[bool] = True
+    """Whether the last layer is linear (class scores); False: every layer has `activation`."""
 
     def __post_init__(self) -> None:
         sizes = tuple(self.hidden_layer_sizes)
@@ -286,6 +263,16 @@ class LocalRule(ABC):
         """Widths of the network from input `d` to output `k`."""
         return (d, *self.hidden_layer_sizes, k)
 
+    def network(self, d: int, k: int) -> MLP:
+        """The network trained for `d` inputs and `k` classes (a `gradfree.models.MLP`)."""
+        return network(self.layer_sizes(d, k), self.activation, self.linear_output)
+
+    def forward_cache(self, layers: tuple[Any, ...], X: Any) -> tuple[list, list]:
+        """Pre-activations ``a_l`` and layer inputs ``h_{l-1}`` (``h_0 = X``) of the one forward
+        pass (`gradfree.models.MLP.forward_cache`) of the network `layers`."""
+        H, A = network_of(layers, self.activation, self.linear_output).forward_cache(layers, X)
+        return A, H
+
     def init_extra(
         self, sizes: tuple[int, ...], like: Any, rng: np.random.Generator
     ) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
@@ -300,28 +287,23 @@ class LocalRule(ABC):
         computed on the way; `objective` then reports its epoch mean at no extra cost.
         """
 
-    def decision_function(self, state: LocalState, X: Any) -> Any:
-        """Class scores ``(n, k)``; the predicted class is the arg-max."""
-        A, _ = forward_cache(state.layers, X, self.activation)
-        return A[-1]
-
     # -- the shared loop ------------------------------------------------------------------
 
     @property
     def _adam(self) -> Adam:
         return Adam(learning_rate=float(self.learning_rate))
 
-    def init(self, X: Any, Y: Any, *, rng: Any = None) -> LocalState:
-        """Random initial weights, the rule's extra arrays and zero Adam moments."""
+    def init(self, X: Any, Y: Any, *, rng: Any = None, params: Any = None) -> LocalState:
+        """Random initial weights (or the starting network `params`), the rule's extra
+        arrays and zero Adam moments."""
         X, Y = check_Xy(X, Y)
         rng = check_rng(rng)
-        sizes = self.layer_sizes(X.shape[1], Y.shape[1])
-        acts = (self.activation,) * (len(sizes) - 2) + ("identity",)
-        layers = tuple(MLP(sizes, activations=acts).init_params(rng=rng, like=X[:1, 0]))
-        aux, fixed = self.init_extra(sizes, X[:1, 0], rng)
+        d, k = X.shape[1], Y.shape[1]
+        layers = self.start_layers(d, k, X[:1, 0], rng, params)
+        aux, fixed = self.init_extra(self.layer_sizes(d, k), X[:1, 0], rng)
         seed = int(rng.integers(2**31))
         opt = tuple(self._adam.init(W) for W in (*layers, *aux))
-        return LocalState(layers, tuple(aux), tuple(fixed), opt, X, Y, seed=seed)
+        return LocalState(layers, tuple(aux), tuple(fixed), opt, (d, k), seed=seed)
 
     def partial_step(self, state: LocalState, X: Any, Y: Any) -> LocalState:
         """One mini-batch: the rule's local directions, then one Adam step per array."""
@@ -344,22 +326,15 @@ class LocalRule(ABC):
             t=state.t + 1,
         )
 
-    def step(self, state: LocalState) -> LocalState:
-        """One epoch over mini-batches of the stored data, shuffled by ``(seed, epoch)``."""
-        xp, _ = get_xp(state.X)
-        n = state.X.shape[0]
-        perm = np.random.default_rng([state.seed, state.sweep]).permutation(n)
-        perm = asarray_like(perm, state.X, dtype=xp.int64)
+    def step(self, state: LocalState, X: Any, Y: Any) -> LocalState:
+        """One epoch over mini-batches of ``(X, Y)``, shuffled by ``(seed, epoch)``."""
         state = replace(state, loss_sum=None)
-        for start in range(0, n, self.batch_size):
-            idx = perm[start : min(start + self.batch_size, n)]
-            state = self.partial_step(
-                state, xp.take(state.X, idx, axis=0), xp.take(state.Y, idx, axis=0)
-            )
-        epoch_loss = None if state.loss_sum is None else state.loss_sum / n
+        for Xb, Yb in epoch_batches(X, Y, self.batch_size, state.seed, state.sweep):
+            state = self.partial_step(state, Xb, Yb)
+        epoch_loss = None if state.loss_sum is None else state.loss_sum / X.shape[0]
         return replace(state, sweep=state.sweep + 1, loss_sum=None, epoch_loss=epoch_loss)
 
-    def objective(self, state: LocalState) -> float:
+    def objective(self, state: LocalState, X: Any, Y: Any) -> float:
         """Training cross-entropy of the class scores (the softmax of `decision_function`).
 
         After an epoch of a rule that reports its mini-batch losses (see `local_grads`) it
@@ -369,4 +344,4 @@ class LocalRule(ABC):
         """
         if state.epoch_loss is not None:
             return float(state.epoch_loss)
-        return cross_entropy(self.decision_function(state, state.X), state.Y)
+        return cross_entropy(self.decision_function(state, X), Y)
