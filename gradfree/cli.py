@@ -83,7 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         figure = None if args.no_figure else args.figure
         run_demo(quick=args.quick, seed=args.seed, maxfev=args.maxfev, figure=figure)
         return 0
-    from ._job import find_job_file, load_job, resume_job, run_job
+    from ._job import resume_job, run_job
+    from ._jobfile import find_job_file, load_job
 
     progress = bool(getattr(args, "progress", False))
     if progress:

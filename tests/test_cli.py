@@ -14,7 +14,7 @@ import pytest
 
 from gradfree import METHODS
 from gradfree._checkpoint import read_metadata
-from gradfree._job import load_job, parse_job
+from gradfree._jobfile import load_job, parse_job
 from gradfree.cli import main
 from gradfree.testing import TEST_CONFIGS
 

@@ -18,7 +18,8 @@ import pytest
 import gradfree
 from gradfree._checkpoint import read_metadata
 from gradfree._history import read_history
-from gradfree._job import load_job, resume_job
+from gradfree._job import resume_job
+from gradfree._jobfile import load_job
 from gradfree.cli import main
 from gradfree.testing import sphere
 

@@ -11,6 +11,7 @@ import gradfree
 
 ROOT = Path(gradfree.__file__).parent
 FACE = {"gradfree", "gradfree._minimize", "gradfree._optimizer", "gradfree.cli", "gradfree._job"}
+FACE |= {"gradfree._jobfile"}
 FAMILIES = ("gradfree.es", "gradfree.kalman", "gradfree.tensor", "gradfree.altmin")
 FAMILIES += ("gradfree.local",)
 

@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from .._job import load_job, run_job
+from .._job import run_job
+from .._jobfile import load_job
 from .._result import Status
 from .._run import resume
 from ..testing import rosenbrock
