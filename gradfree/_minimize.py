@@ -14,7 +14,8 @@ from ._array import to_host
 from ._base import option_names
 from ._bounded import Bounded
 from ._bounds import BOUND_METHODS
-from ._constrained import Constrained, ConstrainedObjective, parse_constraints
+from ._constrained import Constrained
+from ._constraint_objects import ConstrainedObjective, parse_constraints
 from ._integrality import Integrality, check_integrality
 from ._random import check_rng
 from ._registry import DEFAULT_METHOD, METHODS, resolve_method

@@ -15,7 +15,8 @@ from scipy.special import ndtr
 
 from gradfree import minimize, scipy_method
 from gradfree._array import to_host
-from gradfree._constrained import Constrained, ConstrainedObjective, parse_constraints
+from gradfree._constrained import Constrained
+from gradfree._constraint_objects import ConstrainedObjective, parse_constraints
 from gradfree._integrality import Integrality, _margin
 from gradfree.es import CMAES, LMMAES
 from gradfree.es._cma_common import default_popsize
