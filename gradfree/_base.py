@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from typing import Any, ClassVar, TypeVar
 
-from ._typing import Array
+import numpy as np
+
+from ._array import to_host
+from ._typing import Array, StepSize
 
 __all__ = [
     "StrategyBase",
@@ -14,6 +18,7 @@ __all__ = [
     "center_of",
     "check_inner",
     "marginal_std_of",
+    "mean_scale",
     "option_names",
     "shift_center",
 ]
@@ -47,6 +52,11 @@ class StrategyBase:
         """Scalar loss per candidate, used by the driver to track the best point."""
         return values
 
+    def step_size(self, state: Any) -> float:
+        """Scale of the search distribution in `state` (NaN for a method without one)."""
+        del state
+        return math.nan
+
     def with_options(self: S, options: Mapping[str, Any] | None = None) -> S:
         """Return a copy with `options` replaced; an unknown option is a `TypeError`."""
         if not options:
@@ -59,6 +69,13 @@ class StrategyBase:
                 f"valid options are {valid}."
             )
         return dataclasses.replace(self, **options)  # type: ignore[type-var]
+
+
+def mean_scale(value: Any) -> float:
+    """A step size or spread (a number, or an array averaged over its entries) on the host."""
+    if value is None:
+        return math.nan
+    return float(np.mean(to_host(value))) if hasattr(value, "shape") else float(value)
 
 
 def check_inner(strategy: Any, owner: str) -> None:
@@ -141,6 +158,10 @@ class WrapperBase(StrategyBase):
 
     def marginal_std(self, state: Any) -> Array:
         return marginal_std_of(self._current(state), state.inner)
+
+    def step_size(self, state: Any) -> float:
+        inner = self._current(state)
+        return inner.step_size(state.inner) if isinstance(inner, StepSize) else math.nan
 
     def shift_center(self, state: Any, delta: Array) -> Any:
         return dataclasses.replace(

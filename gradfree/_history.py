@@ -20,22 +20,12 @@ from scipy.optimize import OptimizeResult
 
 from ._array import to_host
 from ._atomic import atomic_write
+from ._typing import StepSize, VectorLoss
 
 __all__ = ["HISTORY_COLUMNS", "HistoryWriter", "plot_run", "read_history"]
 
 HISTORY_COLUMNS = ("nit", "nfev", "best", "gen_min", "gen_median", "gen_max", "sigma", "time")
 """Columns of ``history.csv``, one row per generation (``sigma``: step size or spread)."""
-
-
-def _spread(state: Any) -> float:
-    """The step size (``sigma``, mean over coordinates) or ensemble spread, else NaN."""
-    while state is not None:
-        for name in ("sigma", "spread"):
-            value = getattr(state, name, None)
-            if value is not None:
-                return float(np.mean(to_host(value))) if hasattr(value, "shape") else float(value)
-        state = getattr(state, "inner", None)
-    return math.nan
 
 
 def read_history(path: Path) -> tuple[list[dict[str, float]], list[int]]:
@@ -85,7 +75,8 @@ class HistoryWriter:
 
     def __init__(self, path: Path, strategy: Any, keep_until: int | None) -> None:
         self.path = path
-        self.loss = getattr(strategy, "loss", None)
+        self.loss = strategy.loss if isinstance(strategy, VectorLoss) else None
+        self.step_size = strategy.step_size if isinstance(strategy, StepSize) else None
         rows, ends = read_history(path) if keep_until is not None else ([], [])
         kept = list(itertools.takewhile(lambda r: r["nit"] <= (keep_until or 0), rows))
         self.offset = kept[-1]["time"] if kept else 0.0
@@ -111,7 +102,13 @@ class HistoryWriter:
         host = np.asarray(to_host(values), dtype=np.float64).ravel()
         host = host[np.isfinite(host)]
         stats = (host.min(), np.median(host), host.max()) if host.size else (math.nan,) * 3
-        row = [res.nit, res.nfev, res.fun, *stats, _spread(res.state)]
+        row = [
+            res.nit,
+            res.nfev,
+            res.fun,
+            *stats,
+            math.nan if self.step_size is None else self.step_size(res.state),
+        ]
         row.append(self.offset + time.monotonic() - self.start)
         self.writer.writerow([v if isinstance(v, int) else repr(float(v)) for v in row])
         self._sync()

@@ -62,6 +62,14 @@ class Violation(Protocol):
 
 
 @runtime_checkable
+class StepSize(Protocol):
+    """``step_size(state) -> float``: the scale of the search distribution (ES step size,
+    mean over coordinates, or an ensemble's spread), as logged in ``history.csv``."""
+
+    def step_size(self, state: Any) -> float: ...
+
+
+@runtime_checkable
 class ScheduledObjective(Protocol):
     """An objective that changes with the iteration, as a pure function of it.
 

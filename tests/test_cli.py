@@ -10,10 +10,12 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from gradfree import METHODS
 from gradfree._checkpoint import read_metadata
+from gradfree._history import read_history
 from gradfree._jobfile import load_job, parse_job
 from gradfree.cli import main
 from gradfree.testing import TEST_CONFIGS
@@ -275,3 +277,33 @@ def test_sigkill_of_a_minibatch_job_then_resume_is_bit_identical(tmp_path):
         assert a[key] == b[key], key
     rows = (tmp_path / "killed" / "history.csv").read_text().splitlines()
     assert [r.split(",")[0] for r in rows[1:]] == [str(i) for i in range(1, 31)]
+
+
+@pytest.mark.parametrize(
+    ("method", "options"),
+    [
+        ("cma-es", {}),
+        ("sep-cma-es", {}),
+        ("lm-ma-es", {}),
+        ("xnes", {}),
+        ("snes", {}),
+        ("pgpe", {}),
+        ("openai-es", {"sigma": 0.25}),
+        ("cma-es", {"restarts": "ipop"}),
+    ],
+)
+def test_history_logs_each_methods_declared_step_size(tmp_path, method, options):
+    """The ``sigma`` column is the strategy's `step_size` (wrappers ask the inner run)."""
+    from gradfree._job import run_job
+    from gradfree._registry import resolve_method
+
+    table = {"objective": "sphere", "dim": 3, "x0_value": 1.0, "method": method, "seed": 0}
+    table |= {"maxiter": 6, "workers": "vectorized", "output": "out", "options": options}
+    res = run_job(parse_job(table, base=tmp_path))
+    rows, _ = read_history(tmp_path / "out" / "history.csv")
+    sigmas = [row["sigma"] for row in rows]
+    assert len(sigmas) == 6 and all(np.isfinite(s) and s > 0 for s in sigmas)
+    assert sigmas[-1] == resolve_method(method, options).step_size(res.state)
+    assert len(set(sigmas)) == (1 if method == "openai-es" else 6)  # adapted, or fixed
+    if method == "openai-es":
+        assert sigmas[0] == 0.25

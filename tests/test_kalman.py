@@ -13,6 +13,7 @@ from gradfree.kalman import (
     EKS,
     ETKI,
     TEKI,
+    UKI,
     DataMisfitController,
     DefaultScheduler,
     EKSStable,
@@ -458,3 +459,16 @@ def test_eks_stable_step_and_options():
         EKS(sampler="langevin")
     with pytest.raises(ValueError, match="`alpha`"):
         EKSStable(alpha=0.0)
+
+
+@pytest.mark.parametrize("cls", [EKI, UKI])
+def test_step_size_is_the_spread_sqrt_trace_c(cls):
+    """`step_size` (the ``sigma`` column of a job's history) is ``sqrt(trace C)``: of the
+    ensemble told (EKI), of the updated covariance (UKI)."""
+    rng = np.random.default_rng(0)
+    strategy = cls(n_ensemble=10) if cls is EKI else cls()
+    state = strategy.init(np.zeros(3), rng=rng)
+    X, state = strategy.ask(state, rng=rng)
+    new = strategy.tell(state, X, np.tanh(X) + 1.0)
+    C = np.cov(X.T) if cls is EKI else new.cov
+    assert strategy.step_size(new) == pytest.approx(np.sqrt(np.trace(C)), rel=1e-9)

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .._base import StrategyBase
+from .._base import StrategyBase, mean_scale
 from .._validate import check_int, check_positive
 
 __all__ = ["CMABase", "CMAParams", "FunHistory", "cma_params", "default_popsize"]
@@ -227,6 +227,10 @@ class CMABase(StrategyBase):
     def history_length(self, p: Any) -> int:
         """Generations of best/median values kept for the stop rules."""
         return max(self._windows(p))
+
+    def step_size(self, state: Any) -> float:
+        """The global step size ``sigma``."""
+        return mean_scale(state.sigma)
 
     def stop(self, state: Any) -> str | None:
         """pycma-style stop rules on ``state.diagnostics`` =

@@ -106,6 +106,10 @@ class OpenES(StrategyBase):
         lr = 0.01 if self.learning_rate is None else self.learning_rate
         return Adam(learning_rate=lr) if self.optimizer == "adam" else SGD(learning_rate=lr)
 
+    def step_size(self, state: Any) -> float:
+        """The fixed perturbation scale ``sigma``."""
+        return float(self.sigma)
+
     def init(self, x0: Array, *, rng: Any) -> OpenESState:
         del rng  # deterministic start
         return OpenESState(mean=x0, noise=None, opt=self.update.init(x0))

@@ -21,7 +21,7 @@ from functools import cached_property
 from typing import Any, ClassVar
 
 from .._array import get_xp, to_host
-from .._base import StrategyBase
+from .._base import StrategyBase, mean_scale
 from .._random import normal
 from .._typing import Array, UpdateRule
 from .._validate import check_choice, check_int, check_nonnegative, check_positive
@@ -199,6 +199,10 @@ class PGPE(StrategyBase):
         lr = 0.15 if self.center_learning_rate is None else self.center_learning_rate
         rules = {"clipup": ClipUp, "adam": Adam, "sgd": SGD}
         return rules[self.optimizer](learning_rate=lr)
+
+    def step_size(self, state: Any) -> float:
+        """The per-coordinate standard deviations, averaged."""
+        return mean_scale(state.sigma)
 
     def init(self, x0: Array, *, rng: Any) -> PGPEState:
         del rng  # deterministic start

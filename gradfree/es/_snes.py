@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from .._array import get_xp, to_host
-from .._base import StrategyBase
+from .._base import StrategyBase, mean_scale
 from .._random import normal
 from .._typing import Array
 from .._validate import check_int, check_positive
@@ -98,6 +98,10 @@ class SNES(StrategyBase):
             check_positive(self.stdev_learning_rate, "stdev_learning_rate")
         if not isinstance(self.mirrored, bool):
             raise TypeError(f"`mirrored` must be a bool; got {type(self.mirrored).__name__}.")
+
+    def step_size(self, state: Any) -> float:
+        """The per-coordinate standard deviations, averaged."""
+        return mean_scale(state.sigma)
 
     def init(self, x0: Array, *, rng: Any) -> SNESState:
         del rng  # deterministic start

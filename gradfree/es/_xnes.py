@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from .._array import get_xp, to_host
-from .._base import StrategyBase
+from .._base import StrategyBase, mean_scale
 from .._random import normal
 from .._typing import Array
 from .._validate import check_int, check_positive
@@ -123,6 +123,10 @@ class XNES(StrategyBase):
         for name in ("stdev_learning_rate", "shape_learning_rate"):
             if getattr(self, name) is not None:
                 check_positive(getattr(self, name), name)
+
+    def step_size(self, state: Any) -> float:
+        """The global step size ``sigma``."""
+        return mean_scale(state.sigma)
 
     def init(self, x0: Array, *, rng: Any) -> XNESState:
         del rng  # deterministic start

@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .._array import get_xp, to_host
-from .._base import StrategyBase
+from .._base import StrategyBase, mean_scale
 from .._random import normal
 from .._typing import Array
 from .._validate import check_int, check_nonnegative, check_positive
@@ -167,6 +167,10 @@ class EnsembleKalmanBase(StrategyBase, ABC):
         """Update the successful members `U` (n, p) from their residuals `R` (n, M)."""
 
     # -- protocol -----------------------------------------------------------------
+    def step_size(self, state: Any) -> float:
+        """The ensemble's spread ``sqrt(trace C)`` in the last generation."""
+        return mean_scale(state.spread)
+
     def init(self, x0: Array, *, rng: Any) -> EnsembleKalmanState:
         p = x0.shape[0]
         if self.prior is None:

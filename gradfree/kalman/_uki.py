@@ -201,6 +201,10 @@ class UKI(StrategyBase):
         return 1 if self.impose_prior else 0
 
     # -- protocol -----------------------------------------------------------------
+    def step_size(self, state: Any) -> float:
+        """The spread ``sqrt(trace C)`` of the analysis covariance."""
+        return float(np.sqrt(np.trace(to_host(state.cov))))
+
     def init(self, x0: Array, *, rng: Any) -> UKIState:
         del rng  # deterministic
         p = x0.shape[0]
