@@ -17,6 +17,7 @@ __all__ = [
     "WrapperBase",
     "center_of",
     "check_inner",
+    "inject_into",
     "marginal_std_of",
     "mean_scale",
     "option_names",
@@ -37,11 +38,14 @@ class StrategyBase:
     Capabilities are class attributes read by `minimize` and the tests:
 
     - ``supports_bounds``: the strategy handles ``bounds`` itself;
-    - ``vector_values``: ``tell`` consumes model outputs ``(n, m)``, not scalars ``(n,)``.
+    - ``vector_values``: ``tell`` consumes model outputs ``(n, m)``, not scalars ``(n,)``;
+    - ``partial_batches``: ``ask`` may return part of a generation (a surrogate's true
+      evaluations), so a batch without a finite value need not end the run.
     """
 
     supports_bounds: ClassVar[bool] = False
     vector_values: ClassVar[bool] = False
+    partial_batches: ClassVar[bool] = False
 
     def stop(self, state: Any) -> str | None:
         """Method-specific stop rule: a message when the run should stop, else None."""
@@ -76,6 +80,13 @@ def mean_scale(value: Any) -> float:
     if value is None:
         return math.nan
     return float(np.mean(to_host(value))) if hasattr(value, "shape") else float(value)
+
+
+def inject_into(strategy: Any, state: Any, x: Array) -> Any:
+    """`state` with `x` ``(d,)`` put into `strategy`'s next population where the strategy
+    supports injection (an ``inject(state, x)`` method), else `state` as it is."""
+    method = getattr(strategy, "inject", None)
+    return method(state, x) if callable(method) else state
 
 
 def check_inner(strategy: Any, owner: str) -> None:
@@ -135,8 +146,8 @@ def shift_center(strategy: Any, state: Any, delta: Array) -> Any:
 
 class WrapperBase(StrategyBase):
     """A strategy around ``self.strategy`` whose state keeps the inner state as ``inner``;
-    the stop rule, the loss, the centre, the marginal deviations and centre shifts are
-    the inner strategy's."""
+    the stop rule, the loss, the centre, the marginal deviations, centre shifts and
+    injections are the inner strategy's."""
 
     strategy: Any
 
@@ -159,6 +170,11 @@ class WrapperBase(StrategyBase):
     def marginal_std(self, state: Any) -> Array:
         return marginal_std_of(self._current(state), state.inner)
 
+    @property
+    def partial_batches(self) -> bool:
+        """Whether `tell` takes parts of a generation (the inner strategy's answer)."""
+        return bool(getattr(self.strategy, "partial_batches", False))
+
     def step_size(self, state: Any) -> float:
         inner = self._current(state)
         return inner.step_size(state.inner) if isinstance(inner, StepSize) else math.nan
@@ -167,3 +183,7 @@ class WrapperBase(StrategyBase):
         return dataclasses.replace(
             state, inner=shift_center(self._current(state), state.inner, delta)
         )
+
+    def inject(self, state: Any, x: Array) -> Any:
+        """Inject `x` into the inner strategy's next population (where it supports it)."""
+        return dataclasses.replace(state, inner=inject_into(self._current(state), state.inner, x))

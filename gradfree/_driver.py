@@ -8,12 +8,14 @@ object, so the rules are written once.
 
 Failure policy: a non-finite value (NaN or +-inf) counts as the worst of its generation
 (scalar objectives get +inf before ``tell``); a generation with no finite value stops
-the run with ``Status.NONFINITE`` and is not told. An objective that raises propagates
-its exception (``on_error='raise'``, the default; the exception carries the result so
-far as ``exc.gradfree_result``) or counts as NaN (``on_error='nan'``). Failed
-evaluations (raised under ``on_error='nan'``, ran past the evaluator's ``timeout``,
-killed their worker, returned something that is not a real number under
-``on_error='nan'``, or, for vector-valued methods such as EKI and UKI, returned an
+the run with ``Status.NONFINITE`` and is not told (a strategy that evaluates a generation
+in several batches, ``partial_batches``, is told such a batch and decides itself, raising
+`gradfree._validate.NonFiniteGeneration` when the whole generation failed). An objective
+that raises propagates its exception (``on_error='raise'``, the default; the exception
+carries the result so far as ``exc.gradfree_result``) or counts as NaN
+(``on_error='nan'``). Failed evaluations (raised under ``on_error='nan'``, ran past
+the evaluator's ``timeout``, killed their worker, returned something that is not a real
+number under ``on_error='nan'``, or, for vector-valued methods such as EKI and UKI, returned an
 output with NaN or inf entries) are summarized in ``result.failures``: ``{"count",
 "first_error", "generations"}``; the key is absent when nothing failed.
 
@@ -38,7 +40,7 @@ from ._checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from ._restore_checks import check_driver, check_state, rebuild_config, same_config
 from ._result import Status, build_result
 from ._typing import Array, Objective, StopRule, Strategy, VectorLoss, Violation
-from ._validate import check_int, check_nonnegative, check_x0
+from ._validate import NonFiniteGeneration, check_int, check_nonnegative, check_x0
 from .evaluators import BaseEvaluator
 from .shaping import finite_or_inf
 
@@ -202,21 +204,13 @@ class Run:
                 extra = int((~finite).sum()) - len(errors)
                 if extra > 0:
                     self._record_failures([_NONFINITE_OUTPUT] * extra)
-            if not finite.any():
-                self.population, self.population_values = X, values  # kept for diagnosis
-                self.status = Status.NONFINITE
-                self.message = (
-                    f"Every value of generation {self.nit + 1} was NaN or inf; "
-                    "the run cannot continue."
-                )
-                if errors:
-                    self.message += (
-                        f" {len(errors)} of {n} evaluations failed; the first: {errors[0]}"
-                    )
+            if not finite.any() and not getattr(self.strategy, "partial_batches", False):
+                self._stop_nonfinite(X, values, errors, n)
                 return
             host = np.where(finite, host, np.inf)
             i = int(host.argmin())
-            gen_best, gen_worst = float(host[i]), float(host[finite].max())
+            gen_best = float(host[i])
+            gen_worst = float(host[finite].max()) if finite.any() else math.inf
             if not self._vector:
                 told = finite_or_inf(values)
         if self._violation is None:
@@ -231,6 +225,9 @@ class Run:
                 self.best_x = self._xp.asarray(X[j, ...], copy=True)
         try:
             self.state = self.strategy.tell(self.state, X, told)
+        except NonFiniteGeneration as exc:
+            self._stop_nonfinite(X, values, errors, n, what=str(exc))
+            return
         except ValueError as exc:  # e.g. too few finite members for a Kalman update
             self._attach_result(exc, "updating from")
             raise
@@ -270,6 +267,17 @@ class Run:
             self.status = Status.MAXFEV
         elif self.maxiter is not None and self.nit >= self.maxiter:
             self.status = Status.MAXITER
+
+    def _stop_nonfinite(
+        self, X: Array, values: Array, errors: Sequence[str], n: int, what: str = ""
+    ) -> None:
+        """End the run: a generation without a finite value (the batch kept for diagnosis)."""
+        self.population, self.population_values = X, values
+        self.status = Status.NONFINITE
+        what = what or f"every value of generation {self.nit + 1} was NaN or inf"
+        self.message = f"{what[0].upper()}{what[1:]}; the run cannot continue."
+        if errors:
+            self.message += f" {len(errors)} of {n} evaluations failed; the first: {errors[0]}"
 
     def stop_with(self, status: Status, message: str | None = None) -> None:
         """End the run with `status` (e.g. a callback asked to stop)."""

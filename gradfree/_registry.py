@@ -13,7 +13,7 @@ from typing import Any
 
 from ._typing import Strategy
 from .es import STRATEGIES as ES_STRATEGIES
-from .es import Restarts, UncertaintyHandling
+from .es import LQSurrogate, Restarts, UncertaintyHandling
 from .kalman import STRATEGIES as KALMAN_STRATEGIES
 
 __all__ = ["DEFAULT_METHOD", "METHODS", "resolve_method"]
@@ -39,7 +39,9 @@ def resolve_method(method: Any, options: Mapping[str, Any] | None = None) -> Str
         that lists the valid ones. ``restarts='ipop'|'bipop'`` (with ``max_restarts``,
         ``popsize_factor``, ``restart_x0``) wraps the strategy in
         `gradfree.es.Restarts`; ``noise_handling=True`` wraps it in
-        `gradfree.es.UncertaintyHandling` (UH-CMA-ES, for noisy objectives).
+        `gradfree.es.UncertaintyHandling` (UH-CMA-ES, for noisy objectives);
+        ``surrogate='lq'`` in `gradfree.es.LQSurrogate` (lq-CMA-ES, for expensive
+        objectives), inside the restarts, so that each restart begins a new model.
 
     Raises
     ------
@@ -60,6 +62,9 @@ def resolve_method(method: Any, options: Mapping[str, Any] | None = None) -> Str
     noise = options.pop("noise_handling", False)
     if not isinstance(noise, bool):
         raise TypeError(f"`noise_handling` must be a bool; got {noise!r}.")
+    surrogate = options.pop("surrogate", None)
+    if surrogate not in (None, False, "lq"):
+        raise ValueError(f"`surrogate` must be 'lq' or None; got {surrogate!r}.")
     if isinstance(method, str):
         key = method.lower()
         if key not in METHODS:
@@ -79,7 +84,11 @@ def resolve_method(method: Any, options: Mapping[str, Any] | None = None) -> Str
     if noise:
         if restart.get("restarts"):
             raise ValueError("`noise_handling` and `restarts` cannot be combined yet.")
+        if surrogate or isinstance(method, LQSurrogate):
+            raise ValueError("`noise_handling` and a surrogate cannot be combined.")
         method = UncertaintyHandling(method)
+    if surrogate and not isinstance(method, LQSurrogate):
+        method = LQSurrogate(method)
     if restart:
         kind = restart.pop("restarts", None)
         if kind is None:

@@ -35,6 +35,9 @@ __all__ = ["rebuild_config", "same_config", "check_state"]
 #: State fields that are step sizes or spreads: finite and > 0 wherever they are set.
 _POSITIVE = frozenset({"sigma", "dt", "spread", "spread0"})
 
+#: Host arrays that hold objective values as told, where NaN and inf are legitimate.
+_VALUES = frozenset({"best", "median", "told"})
+
 
 def _bad(path: str, what: str) -> ValueError:
     return ValueError(f"checkpoint: `{path}` {what}")
@@ -224,7 +227,7 @@ def _check_array(value: Any, ref: Any, d: int, path: str, name: str) -> None:
             raise _bad(path, f"must keep the dimension {d} of the run; got shape {host.shape}.")
         if host.dtype.kind == "f" and np.isfinite(ref_host).all() and not np.isfinite(host).all():
             raise _bad(path, "must be finite; it holds NaN or inf.")
-    elif host.dtype.kind == "f" and not np.isfinite(host).all() and name not in ("best", "median"):
+    elif host.dtype.kind == "f" and not np.isfinite(host).all() and name not in _VALUES:
         raise _bad(path, "must be finite; it holds NaN or inf.")
     if (name in _POSITIVE or name.endswith("learning_rate")) and host.size:
         if not (np.isfinite(host).all() and (host > 0).all()):

@@ -15,6 +15,7 @@ from ._typing import Array
 
 __all__ = [
     "GradfreeWarning",
+    "NonFiniteGeneration",
     "check_bounds",
     "check_choice",
     "check_int",
@@ -26,6 +27,12 @@ __all__ = [
 
 class GradfreeWarning(UserWarning):
     """Warnings raised by gradfree (always with ``stacklevel=2``; the library never prints)."""
+
+
+class NonFiniteGeneration(ValueError):
+    """Raised by a strategy's ``tell`` whose generation spans several batches
+    (``partial_batches``) when every value of the generation was NaN or inf; the run
+    layer ends the run with ``Status.NONFINITE``."""
 
 
 def check_positive(value: Any, name: str) -> float:

@@ -13,6 +13,7 @@ import gradfree.local
 REFUSED = {
     ("openai-es", "noise"): (TypeError, "sigma"),  # UH-CMA-ES adapts a step size
     ("lm-ma-es", "integrality"): (TypeError, "marginal_std"),  # the margin needs them
+    ("lq-cma-es", "noise"): (ValueError, "surrogate"),  # noisy values defeat the model
 }
 
 

@@ -112,7 +112,10 @@ def test_result_fields(name, xp):
     assert type(res.fun) is float and np.isfinite(res.fun)
     assert isinstance(res.success, bool) and isinstance(res.message, str)
     assert res.status == Status.MAXITER and res.nit == 5
-    assert res.nfev == 5 * res.population.shape[0]
+    if make(name).partial_batches:  # batches of true evaluations, up to a generation each
+        assert 5 <= res.nfev <= 5 * TEST_CONFIGS[name]["popsize"]
+    else:
+        assert res.nfev == 5 * res.population.shape[0]
     assert array_namespace(res.population) is array_namespace(x0)
     assert len(res.history["fun"]) == 5
     # the reported best is the best value seen, and it is the value at x
@@ -232,8 +235,11 @@ def test_nonfinite_generation_stops(name, xp):
         return shape_of(X) * float("nan")
 
     res = minimize(all_nan, x0_for(xp), method=strategy, workers="vectorized", rng=0, maxiter=10)
-    assert res.status == Status.NONFINITE and not res.success and res.nit == 0
-    assert "NaN or inf" in res.message and res.nfev == res.population.shape[0]
+    assert res.status == Status.NONFINITE and not res.success and "NaN or inf" in res.message
+    if strategy.partial_batches:  # a surrogate's generation comes in batches: all of them
+        assert res.nfev == TEST_CONFIGS[name]["popsize"] > res.population.shape[0]
+    else:
+        assert res.nit == 0 and res.nfev == res.population.shape[0]
     assert not np.isfinite(to_host(res.population_values)).any()
 
 

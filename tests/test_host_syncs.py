@@ -7,11 +7,15 @@ two runs of different length, so setup and the final result are not counted.
 
 Budgets with ``workers="vectorized"``: at most 3 per generation for every method (the
 driver reads one generation's values; a strategy's ``tell`` reads one summary, CMA-ES
-also the eigenvalues of its eigendecomposition). The wrappers: restarts and bounds add
-none, uncertainty handling one, integrality four (``ask`` reads the integer coordinates
-of the population and the centre, ``tell`` the centre and the deviations), constraints
-``n + 4`` (constraint functions are called one point at a time, on the population and
-the centre; then the objective's values, the violations and the multiplier update).
+also the eigenvalues of its eigendecomposition). lq-CMA-ES, per batch of true
+evaluations: at most 8 (the driver's values, the values again for the archive, the
+model's values for the ranking and for Kendall's tau, and, when the batch completes a
+generation, the model's values of the population, its optimum and CMA-ES's 2). The
+wrappers: restarts and bounds add none, uncertainty handling one, integrality four
+(``ask`` reads the integer coordinates of the population and the centre, ``tell`` the
+centre and the deviations), constraints ``n + 4`` (constraint functions are called one
+point at a time, on the population and the centre; then the objective's values, the
+violations and the multiplier update).
 Estimators: one per epoch (the epoch's loss), however many batches.
 """
 
@@ -83,7 +87,7 @@ def _minimize(name, syncs, **kw):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_methods_sync_at_most_three_times_per_generation(name, syncs):
-    assert 1 <= _minimize(name, syncs) <= 3
+    assert 1 <= _minimize(name, syncs) <= (8 if METHODS[name].partial_batches else 3)
 
 
 BOX = [(-3.0, 3.0)] * len(X0)

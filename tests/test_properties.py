@@ -47,6 +47,8 @@ def test_increasing_affine_transform_gives_same_run(name, x0, seed, a, b):
     values merge into a tie by rounding. (States may hold value histories for stop
     rules, which do change with the values; the search itself must not.)
     """
+    if METHODS[name].partial_batches:  # see tests/test_surrogate.py
+        pytest.skip("a surrogate regresses on the values: invariant up to rounding only")
     plain = _run(name, ellipsoid, x0, seed)
     scaled = _run(name, lambda X: a * ellipsoid(X) + b, x0, seed)
     np.testing.assert_array_equal(plain.population, scaled.population)

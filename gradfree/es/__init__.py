@@ -9,9 +9,10 @@ from ._pgpe import PGPE, ClipUp, ClipUpState, PGPEState
 from ._restarts import Restart, Restarts, RestartsState
 from ._sepcma import SepCMAES, SepCMAESState
 from ._snes import SNES, SNESState
+from ._surrogate import LQCMAES, LQModel, LQSurrogate, LQSurrogateState
 from ._xnes import XNES, XNESState
 
-STRATEGIES: tuple[type, ...] = (CMAES, SepCMAES, LMMAES, XNES, SNES, PGPE, OpenES)
+STRATEGIES: tuple[type, ...] = (CMAES, SepCMAES, LMMAES, XNES, SNES, PGPE, OpenES, LQCMAES)
 """The strategy classes of this family (each declares its ``name``)."""
 
 __all__ = [
@@ -22,6 +23,10 @@ __all__ = [
     "ClipUp",
     "ClipUpState",
     "LMMAES",
+    "LQCMAES",
+    "LQModel",
+    "LQSurrogate",
+    "LQSurrogateState",
     "LMMAESState",
     "OpenES",
     "OpenESState",

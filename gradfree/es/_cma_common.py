@@ -8,15 +8,26 @@ scaled by (n + 2) / 3).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
+from .._array import get_xp, to_host
 from .._base import StrategyBase, mean_scale
+from .._typing import Array
 from .._validate import check_int, check_positive
 
-__all__ = ["CMABase", "CMAParams", "FunHistory", "cma_params", "default_popsize"]
+__all__ = [
+    "CMABase",
+    "CMAParams",
+    "FunHistory",
+    "check_injection",
+    "cma_params",
+    "clipped_injection",
+    "default_popsize",
+    "with_first_row",
+]
 
 
 def default_popsize(n: int) -> int:
@@ -99,6 +110,51 @@ def cma_params(n: int, lam: int, *, active: bool = True, separable: bool = False
         weights,
         *(float(v) for v in (mueff, cc, cs, c1, cmu, damps, chi_n, weights.sum())),
     )
+
+
+def clipped_injection(z: Array, z_draw: Array) -> tuple[Array, Array]:
+    """An injected step's standard-normal coordinates `z` ``(n,)``, rescaled to the
+    length of the sample `z_draw` where longer than ``sqrt(n)``; and the factor applied.
+
+    As pycma's ``inject`` (``CMA_injections_threshold_keep_len=1``, after Hansen 2011,
+    "Injecting External Solutions Into CMA-ES", arXiv:1110.4181): a far point is moved
+    along its direction to where the search distribution would sample it, so it cannot
+    derail the update.
+
+    Examples
+    --------
+    >>> z, factor = clipped_injection(np.full(4, 10.0), np.ones(4))
+    >>> round(float(np.linalg.norm(z)), 6), round(float(factor), 4)
+    (2.0, 0.1)
+    >>> float(clipped_injection(np.full(4, 0.5), np.ones(4))[1])
+    1.0
+    """
+    xp, _ = get_xp(z)
+    norm = xp.linalg.vector_norm(z)
+    long = norm > math.sqrt(z.shape[0])
+    safe = xp.where(long, norm, xp.ones_like(norm))
+    factor = xp.where(long, xp.linalg.vector_norm(z_draw) / safe, xp.ones_like(norm))
+    return z * factor, factor
+
+
+def with_first_row(A: Array, row: Array) -> Array:
+    """`A` ``(lam, n)`` with its first row replaced by `row` ``(n,)``."""
+    xp, _ = get_xp(A)
+    return xp.concat([xp.reshape(row, (1, A.shape[1])), A[1:, ...]])
+
+
+def check_injection(state: Any, x: Array) -> Any:
+    """`state` with `x` to inject into its next population; `ValueError` for a wrong
+    shape or a non-finite point."""
+    xp, _ = get_xp(state.mean)
+    if getattr(x, "shape", None) != state.mean.shape:
+        raise ValueError(
+            f"`x` to inject must have the shape of the mean {state.mean.shape}; got "
+            f"{getattr(x, 'shape', type(x).__name__)}."
+        )
+    if not bool(to_host(xp.all(xp.isfinite(x)))):
+        raise ValueError("`x` to inject must be finite.")
+    return replace(state, injected=x)
 
 
 @dataclass(frozen=True, eq=False)

@@ -26,7 +26,16 @@ from .._array import asarray_like, get_xp, to_host
 from .._random import normal
 from .._typing import Array
 from .._validate import GradfreeWarning
-from ._cma_common import CMABase, CMAParams, FunHistory, cma_params, default_popsize
+from ._cma_common import (
+    CMABase,
+    CMAParams,
+    FunHistory,
+    check_injection,
+    clipped_injection,
+    cma_params,
+    default_popsize,
+    with_first_row,
+)
 
 __all__ = ["CMAES", "CMAESState"]
 
@@ -47,6 +56,7 @@ class CMAESState:
     ps: Array  # (n,) conjugate evolution path of sigma
     z: Array | None = None  # (lam, n) pending standard normal draws
     Y: Array | None = None  # (lam, n) pending steps B D z
+    injected: Array | None = None  # (n,) a point for the next population (`inject`)
     generation: int = 0
     eigen_generation: int = 0
     condition: float = 1.0  # host: condition number of C at the last decomposition
@@ -112,7 +122,32 @@ class CMAES(CMABase):
         p = state.params
         z = normal(rng, (p.lam, p.n), like=state.mean)  # eq. (38)
         Y = (z * state.D) @ state.B.T  # eq. (39): y = B D z, all rows in one product
-        return state.mean + state.sigma * Y, replace(state, z=z, Y=Y)  # eq. (40)
+        X = state.mean + state.sigma * Y  # eq. (40)
+        if state.injected is not None:  # first row: the injected direction, its length kept
+            y = (state.injected - state.mean) / state.sigma  # or rescaled to z[0]'s
+            z0, factor = clipped_injection((y @ state.B) / state.D, z[0, ...])
+            y = y * factor
+            X = with_first_row(X, state.mean + state.sigma * y)
+            z, Y = with_first_row(z, z0), with_first_row(Y, y)
+        return X, replace(state, z=z, Y=Y, injected=None)
+
+    def inject(self, state: CMAESState, x: Array) -> CMAESState:
+        """`state` whose next population has `x` ``(n,)`` as its first candidate.
+
+        As pycma's ``inject``: the first candidate is `x`, or, where its Mahalanobis
+        distance to the mean exceeds ``sqrt(n)``, the point in its direction at the
+        distance of the sample it replaces (Hansen 2011, arXiv:1110.4181).
+
+        Examples
+        --------
+        >>> rng = np.random.default_rng(0)
+        >>> es = CMAES(popsize=6)
+        >>> state = es.inject(es.init(np.zeros(3), rng=rng), np.full(3, 0.2))
+        >>> X, state = es.ask(state, rng=rng)
+        >>> X[0].tolist(), X.shape
+        ([0.2, 0.2, 0.2], (6, 3))
+        """
+        return check_injection(state, x)
 
     def tell(self, state: CMAESState, X: Array, values: Array) -> CMAESState:
         if state.z is None or state.Y is None or X.shape != state.z.shape:

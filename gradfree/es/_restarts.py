@@ -140,8 +140,9 @@ class Restarts(WrapperBase):
         if state.pending is not None:
             state = self._restart(state, rng)
         X, inner = state.current.ask(state.inner, rng=rng)
-        if state.base_popsize is None:
-            state = replace(state, base_popsize=X.shape[0], large_popsize=X.shape[0])
+        if state.base_popsize is None:  # a surrogate's batch is part of the population
+            size = getattr(state.current, "population_size", lambda s: X.shape[0])(inner)
+            state = replace(state, base_popsize=size, large_popsize=size)
         return X, replace(state, inner=inner)
 
     def tell(self, state: RestartsState, X: Array, values: Array) -> RestartsState:

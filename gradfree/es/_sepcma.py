@@ -18,7 +18,16 @@ from .._array import asarray_like, get_xp, to_host
 from .._random import normal
 from .._typing import Array
 from .._validate import GradfreeWarning
-from ._cma_common import CMABase, CMAParams, FunHistory, cma_params, default_popsize
+from ._cma_common import (
+    CMABase,
+    CMAParams,
+    FunHistory,
+    check_injection,
+    clipped_injection,
+    cma_params,
+    default_popsize,
+    with_first_row,
+)
 
 __all__ = ["SepCMAES", "SepCMAESState"]
 
@@ -36,6 +45,7 @@ class SepCMAESState:
     pc: Array
     ps: Array
     z: Array | None = None  # (lam, n) pending draws
+    injected: Array | None = None  # (n,) a point for the next population (`inject`)
     generation: int = 0
     history: FunHistory = FunHistory()
     diagnostics: tuple[float, ...] = ()
@@ -90,7 +100,17 @@ class SepCMAES(CMABase):
     def ask(self, state: SepCMAESState, *, rng: Any) -> tuple[Array, SepCMAESState]:
         xp, _ = get_xp(state.mean)
         z = normal(rng, (state.params.lam, state.params.n), like=state.mean)
-        return state.mean + z * (state.sigma * xp.sqrt(state.c)), replace(state, z=z)
+        X = state.mean + z * (state.sigma * xp.sqrt(state.c))
+        if state.injected is not None:  # first row: the injected direction (see CMAES)
+            std = xp.sqrt(state.c)
+            z0, _ = clipped_injection((state.injected - state.mean) / (state.sigma * std), z[0])
+            X, z = with_first_row(X, state.mean + state.sigma * std * z0), with_first_row(z, z0)
+        return X, replace(state, z=z, injected=None)
+
+    def inject(self, state: SepCMAESState, x: Array) -> SepCMAESState:
+        """`state` whose next population has `x` ``(n,)`` (or the point in its direction at
+        a sample's distance) as its first candidate, as `gradfree.es.CMAES.inject`."""
+        return check_injection(state, x)
 
     def tell(self, state: SepCMAESState, X: Array, values: Array) -> SepCMAESState:
         if state.z is None or X.shape != state.z.shape:

@@ -31,6 +31,7 @@ TEST_CONFIGS: dict[str, dict[str, Any]] = {
     "eks": {"n_ensemble": 8, "scheduler": 0.5},
     "etki": {"n_ensemble": 8, "scheduler": 0.5},
     "lm-ma-es": {"popsize": 8, "sigma0": 0.3},
+    "lq-cma-es": {"popsize": 8, "sigma0": 0.3},
     "openai-es": {"popsize": 8, "sigma": 0.1, "learning_rate": 0.05},
     "pgpe": {"popsize": 8},
     "sep-cma-es": {"popsize": 8, "sigma0": 0.3},
