@@ -203,7 +203,7 @@ class LQSurrogate(WrapperBase):
 
     Cost per batch: the fit is a pseudo-inverse of an ``(m, k)`` matrix, ``m <= 2k``,
     so ``O(k**3)`` with ``k = n (n + 3) / 2 + 1`` for the full model: about 1 ms at
-    n = 10, 20 ms at n = 20, seconds at n = 40 on one CPU core. `max_coefficients`
+    n = 10, 12 ms at n = 20, 0.4 s at n = 40 on one CPU core. `max_coefficients`
     caps it; at large n use a larger population or sep-CMA-ES instead.
 
     The surrogate helps on smooth, moderately sized problems (ellipsoids, Rosenbrock,
