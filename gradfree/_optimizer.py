@@ -10,10 +10,11 @@ from scipy.optimize import OptimizeResult
 
 from ._array import asarray_like, get_xp
 from ._checkpoint import load_checkpoint, save_checkpoint
-from ._driver import Run, _checked_points
+from ._driver import Run
 from ._evaluation import _row_values, not_real
 from ._minimize import DEFAULT_METHOD, build_strategy
 from ._random import check_rng
+from ._run_snapshot import checked_points
 from ._typing import Array
 from ._validate import check_x0
 
@@ -202,7 +203,7 @@ class Optimizer:
         ckpt = load_checkpoint(path, x0=None if x0 is None else check_x0(x0), method=method)
         self = cls.__new__(cls)
         self._run = Run.restore(ckpt)
-        self._pending = _checked_points(ckpt.driver.get("pending"), self._run.x0, "pending")
+        self._pending = checked_points(ckpt.driver.get("pending"), self._run.x0, "pending")
         return self
 
     @property
