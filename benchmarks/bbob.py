@@ -1,47 +1,78 @@
-"""COCO ``bbob``: gradfree's IPOP-CMA-ES against pycma and cmaes under one restart harness.
+"""COCO ``bbob``: gradfree's CMA-ES variants against pycma and cmaes, each library's own call.
 
 Every problem of ``cocoex.Suite("bbob", "", "dimensions: 2,5,10 instance_indices: 1-5")``
-(24 functions x 3 dimensions x 5 instances, one run per instance) is solved by three
-solvers in the same run, all with the same harness (as in ``refs/es.md`` section 4.2):
-``x0 = problem.initial_solution``, ``sigma0 = 2``, the library's default population
-``4 + floor(3 ln d)`` first; whenever the library's own stop rules end a run, restart
-from a point drawn uniformly in ``[-4, 4]^d`` with the population doubled (IPOP, at most
-50 restarts), until the budget of ``1000 d`` evaluations is used or the final target
-``f - f_opt <= 1e-8`` is hit:
+(24 functions x 3 dimensions x 5 instances, one run per instance) is solved by every row
+of ``--solvers`` in the same run (default: all of them), each within ``1000 d``
+evaluations, starting at ``x0 = problem.initial_solution`` with ``sigma0 = 2``, every
+restart from a point drawn uniformly in ``[-4, 4]^d``, until the budget is used or the
+final target ``f - f_opt <= 1e-8`` is hit. Three rows share one IPOP harness (as in
+``refs/es.md`` section 4.2): the library's default population ``4 + floor(3 ln d)``
+first; whenever the library's own stop rules end a run, restart with the population
+doubled (at most 50 restarts):
 
-- *gradfree*: ``minimize(batch, x0, method=CMAES(sigma0=2.0), rng=seed,
+- ``gradfree``: ``minimize(batch, x0, method=CMAES(sigma0=2.0), rng=seed,
   workers="vectorized", maxfev=budget, options={"restarts": "ipop", "max_restarts": 50,
   "restart_x0": lambda rng: rng.uniform(-4, 4, d)})``; the batch objective loops over
   the rows, and a callback raises ``StopIteration`` at the final target;
-- *pycma*: ``cma.CMAEvolutionStrategy(x0, 2, {"verbose": -9, "verb_log": 0,
-  "maxfevals": remaining, "ftarget": f_opt + 1e-8, "seed": ...})`` looped to
-  ``es.stop()``, restarts by hand;
-- *cmaes*: ``cmaes.CMA(mean=x0, sigma=2, population_size=lam, seed=...)`` looped to
+- ``pycma`` (the reference): ``cma.CMAEvolutionStrategy(x0, 2, {"verbose": -9,
+  "verb_log": 0, "maxfevals": remaining, "ftarget": f_opt + 1e-8, "seed": ...})`` looped
+  to ``es.stop()``, restarts by hand;
+- ``cmaes``: ``cmaes.CMA(mean=x0, sigma=2, population_size=lam, seed=...)`` looped to
   ``should_stop()`` (or the final target), restarts by hand.
 
+The other rows are one call of the library's own restart driver:
+
+- ``pycma-bipop``: ``cma.fmin2(f, x0, 2, opts, restarts=9, bipop=True)`` and
+- ``pycma-lq``: ``cma.fmin_lq_surr2(f, x0, 2, opts, restarts=9, incpopsize=2)`` (IPOP,
+  a new linear-quadratic surrogate per run), with ``opts = {"verbose": -9, "verb_log": 0,
+  "maxfevals": budget, "ftarget": f_opt + 1e-8, "seed": 100 seed + 1}``; ``x0`` is a
+  callable (both build every run's ``CMAEvolutionStrategy`` from it, and that calls it):
+  ``problem.initial_solution`` on the first call, uniform in ``[-4, 4]^d`` afterwards.
+  pycma checks ``maxfevals`` only between generations, so the objective raises at the
+  evaluation past the budget (and at the final target) and the call ends there; the
+  surrogate evaluates only some points, and only the true evaluations are counted;
+- ``gradfree-bipop``: as ``gradfree`` with ``options={"restarts": "bipop",
+  "max_restarts": 9, "restart_x0": ...}``;
+- ``gradfree-lq``: ``method="lq-cma-es"``, ``options={"sigma0": 2.0, "restarts": "ipop",
+  "max_restarts": 50, "restart_x0": ...}``;
+- ``gradfree-lq-bipop``: ``method="lq-cma-es"``, ``options={"sigma0": 2.0, "restarts":
+  "bipop", "max_restarts": 9, "restart_x0": ...}``;
+- ``gradfree-default``: ``minimize(batch, x0, workers="vectorized", maxfev=budget,
+  rng=seed, callback=...)``: the defaults, no restarts.
+
 gradfree's driver never starts a generation that would overrun the budget; the pycma and
-cmaes loops follow the same rule, so all three spend at most ``1000 d`` evaluations.
-Every evaluation's value is recorded. ``f_opt`` is ``problem.final_target_fvalue1 -
-1e-8`` where cocoex has that attribute, else ``cocoex.BareProblem(...).best_value()``
+cmaes harness loops follow the same rule, the pycma ``fmin*`` rows stop at the budget's
+last evaluation, so no row spends more than ``1000 d`` evaluations. Every (true)
+evaluation's value is recorded. ``f_opt`` is ``problem.final_target_fvalue1 - 1e-8``
+where cocoex has that attribute, else ``cocoex.BareProblem(...).best_value()``
 (coco-experiment 2.8.2 lacks the attribute); a target ``t`` counts as reached at the
 first evaluation with ``f <= f_opt + t``.
 
-Metrics (cocopp's definitions), over the 51 targets ``10^2, 10^1.8, ..., 10^-8``:
+Both budgets, ``100 d`` and ``1000 d``, come from the ONE run at ``1000 d``: the ``100
+d`` figures are the prefix of each run (a target counts as reached when its runtime is
+``<= 100 d``; an unsuccessful run counts ``min(evals, 100 d)`` evaluations). Metrics
+(cocopp's definitions), over the 51 targets ``10^2, 10^1.8, ..., 10^-8``:
 
 - *fraction solved* at ``10 d``, ``100 d``, ``1000 d`` evaluations: the share of
   (function, instance, target) triples whose target was reached within that many
   evaluations (the runtime ECDF), per dimension and over all dimensions;
-- *ERT* (f, d, target) = (evaluations to the target in the successful runs + all
-  evaluations of the unsuccessful ones) / number of successful runs (inf without one);
-- head-to-head: the geometric mean of ``ERT_gradfree / ERT_pycma`` (and cmaes / pycma)
-  over the (function, dimension, target) triples both solve, and the (f, d) where
-  gradfree's ERT at 1e-8 is worse than pycma's. The project's target: gradfree's
-  fraction solved >= pycma's and the ERT ratio <= 1.
+- *ERT* (f, d, target) at a budget = (evaluations to the target in the successful runs
+  + all evaluations, capped at the budget, of the unsuccessful ones) / number of
+  successful runs (inf without one);
+- head-to-head at each budget: the geometric mean of ``ERT_row / ERT_ref`` over the
+  (function, dimension, target) triples both solve, per dimension and over all, against
+  ``pycma`` and against ``gradfree``; the (f, d) where the row's ERT at 1e-8 is worse
+  than pycma's. The project's target: gradfree's fraction solved >= pycma's and the ERT
+  ratio <= 1;
+- the lq check (issue 17: "no per-function ERT of the lq mode more than 2x worse than
+  plain gradfree CMA-ES"): the (f, d) where a ``gradfree-lq*`` row's ERT at 1e-8, or the
+  geometric mean of its ERT ratios over the targets both solve, is > 2x ``gradfree``'s;
+- wall time per evaluation: the sum of the runs' wall time / the sum of their evaluations.
 
 The JSON also keeps every run's runtimes (evaluations to each target, easiest first; the
 reached targets are always the first ones, so the list stops at the first target not
-reached) and, for each solver, how its runs ended (stop rule, generations per restart),
-to spot stop rules that fire too early.
+reached) and, for each solver, how its runs ended (stop rule, generations per restart;
+one coarse segment for the pycma ``fmin*`` rows), to spot stop rules that fire too early.
 
 Tasks (function, dimension, instance) run in ``--workers`` processes (each builds its
 own cocoex Suite); BLAS/OpenMP threads are pinned to 1 before NumPy is imported. Usage::
@@ -49,6 +80,7 @@ own cocoex Suite); BLAS/OpenMP threads are pinned to 1 before NumPy is imported.
     python benchmarks/bbob.py          # full run -> results/bbob.json
     python benchmarks/bbob.py --quick  # smoke run -> results/bbob_quick.json
     python benchmarks/bbob.py --dims 2,5 --functions 1-5 --instances 1-2 --out x.json
+    python benchmarks/bbob.py --quick --solvers pycma,gradfree,gradfree-bipop
 """
 
 from __future__ import annotations
@@ -85,8 +117,20 @@ import gradfree  # noqa: E402
 from gradfree import Status, minimize  # noqa: E402
 from gradfree.es import CMAES  # noqa: E402
 
-SOLVERS = ("gradfree", "pycma", "cmaes")
+SOLVERS = (
+    "gradfree",
+    "pycma",
+    "cmaes",
+    "pycma-bipop",
+    "pycma-lq",
+    "gradfree-bipop",
+    "gradfree-lq",
+    "gradfree-lq-bipop",
+    "gradfree-default",
+)
 REFERENCE = "pycma"
+PLAIN = "gradfree"  # gradfree's IPOP-CMA-ES: what the lq rows must never be 2x worse than
+REPORT_BUDGETS = (100, 1000)  # ERT and fraction solved at these multiples of d
 SIGMA0 = 2.0
 BOX = 4.0  # restart points are uniform in [-BOX, BOX]^d
 MAX_RESTARTS = 50
@@ -136,31 +180,48 @@ def _segment(popsize: int, start: int, end: int, generations: int, reason: str) 
 
 
 # -- the three solvers, one harness ---------------------------------------------------
-def run_gradfree(rec: Recorder, x0: np.ndarray, budget: int, seed: int) -> list[dict]:
-    """One `gradfree.minimize` call; IPOP through ``options={"restarts": "ipop", ...}``."""
+def run_gradfree(
+    rec: Recorder,
+    x0: np.ndarray,
+    budget: int,
+    seed: int,
+    method: object = None,
+    options: dict | None = None,
+) -> list[dict]:
+    """One `gradfree.minimize` call; by default IPOP through ``options={"restarts": ...}``."""
     d = x0.shape[0]
 
     def callback(result: object) -> None:
         if rec.hit:
             raise StopIteration
 
+    if method is None and options is None:
+        method = CMAES(sigma0=SIGMA0)
+        options = {"restarts": "ipop", "max_restarts": MAX_RESTARTS}
+    options = dict(options or {})
+    if "restarts" in options:
+        options["restart_x0"] = lambda rng: rng.uniform(-BOX, BOX, d)
     res = minimize(
         rec.batch,
         x0,
-        method=CMAES(sigma0=SIGMA0),
+        method=method,
         rng=seed,
         workers="vectorized",
         maxfev=budget,
         callback=callback,
-        options={
-            "restarts": "ipop",
-            "max_restarts": MAX_RESTARTS,
-            "restart_x0": lambda rng: rng.uniform(-BOX, BOX, d),
-        },
+        options=options,
     )
     if res.nfev != len(rec.values):
         raise RuntimeError(f"gradfree counted {res.nfev} evaluations, recorded {len(rec.values)}")
     state = res.state
+    if res.status == Status.CALLBACK:
+        last = "ftarget"
+    elif res.status == Status.MAXFEV:
+        last = "budget"
+    else:
+        last = res.message
+    if not hasattr(state, "restarts"):  # no restarts: one run
+        return [_segment(getattr(res.population, "shape", (0,))[0], 0, res.nfev, res.nit, last)]
     records = state.restarts
     segments = []
     prev_gen, prev_eval, popsize = 0, 0, None
@@ -170,15 +231,57 @@ def run_gradfree(rec: Recorder, x0: np.ndarray, budget: int, seed: int) -> list[
         prev_gen, prev_eval, popsize = r.generation, r.evaluations, r.popsize
     if state.pending:  # stopped by a rule; the restart did not fit in the budget
         last = state.pending
-    elif res.status == Status.CALLBACK:
-        last = "ftarget"
-    elif res.status == Status.MAXFEV:
-        last = "budget"
-    else:
-        last = res.message
     lam = popsize if popsize is not None else state.base_popsize
     segments.append(_segment(lam, prev_eval, res.nfev, res.nit - prev_gen, last))
     return segments
+
+
+def _gradfree_row(method: object, options: dict | None) -> Callable[..., list[dict]]:
+    def runner(rec: Recorder, x0: np.ndarray, budget: int, seed: int) -> list[dict]:
+        return run_gradfree(rec, x0, budget, seed, method=method, options=options)
+
+    return runner
+
+
+class _Stop(Exception):
+    """Raised by the objective of the pycma ``fmin*`` rows at the budget or the target."""
+
+
+def _pycma_fmin(kind: str) -> Callable[..., list[dict]]:
+    """pycma's own restart drivers: ``fmin2(..., bipop=True)`` or ``fmin_lq_surr2``."""
+
+    def runner(rec: Recorder, x0: np.ndarray, budget: int, seed: int) -> list[dict]:
+        d = x0.shape[0]
+        rng = np.random.default_rng([seed, 3])
+        starts = [0]
+
+        def start() -> np.ndarray:
+            starts[0] += 1
+            return x0 if starts[0] == 1 else rng.uniform(-BOX, BOX, d)
+
+        def f(x: np.ndarray) -> float:
+            if rec.hit or len(rec.values) >= budget:
+                raise _Stop
+            return rec(x)
+
+        opts = {
+            "verbose": -9,
+            "verb_log": 0,
+            "maxfevals": budget,
+            "ftarget": rec.ftarget,
+            "seed": seed * 100 + 1,
+        }
+        reason = "stop"
+        try:
+            if kind == "bipop":
+                cma.fmin2(f, start, SIGMA0, opts, restarts=9, bipop=True)
+            else:
+                cma.fmin_lq_surr2(f, start, SIGMA0, opts, restarts=9, incpopsize=2)
+        except _Stop:
+            reason = "ftarget" if rec.hit else "budget"
+        return [_segment(0, 0, len(rec.values), 0, f"{reason} ({starts[0]} runs)")]
+
+    return runner
 
 
 def run_pycma(rec: Recorder, x0: np.ndarray, budget: int, seed: int) -> list[dict]:
@@ -257,6 +360,18 @@ RUNNERS: dict[str, Callable[..., list[dict]]] = {
     "gradfree": run_gradfree,
     "pycma": run_pycma,
     "cmaes": run_cmaes,
+    "pycma-bipop": _pycma_fmin("bipop"),
+    "pycma-lq": _pycma_fmin("lq"),
+    "gradfree-bipop": _gradfree_row(
+        CMAES(sigma0=SIGMA0), {"restarts": "bipop", "max_restarts": 9}
+    ),
+    "gradfree-lq": _gradfree_row(
+        "lq-cma-es", {"sigma0": SIGMA0, "restarts": "ipop", "max_restarts": MAX_RESTARTS}
+    ),
+    "gradfree-lq-bipop": _gradfree_row(
+        "lq-cma-es", {"sigma0": SIGMA0, "restarts": "bipop", "max_restarts": 9}
+    ),
+    "gradfree-default": _gradfree_row("cma-es", {}),
 }
 
 
@@ -269,9 +384,9 @@ def fopt_of(problem: object) -> float:
     return float(bare.best_value())
 
 
-def run_task(task: tuple[int, int, int, int]) -> dict:
-    """All solvers on one problem (f, d, instance index); builds its own Suite."""
-    f, d, index, budget_mult = task
+def run_task(task: tuple[int, int, int, int, tuple[str, ...]]) -> dict:
+    """The solvers on one problem (f, d, instance index); builds its own Suite."""
+    f, d, index, budget_mult, solvers = task
     suite = cocoex.Suite(
         "bbob", "", f"dimensions: {d} function_indices: {f} instance_indices: {index}"
     )
@@ -294,7 +409,8 @@ def run_task(task: tuple[int, int, int, int]) -> dict:
     }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pycma's and gradfree's numerical notes
-        for name, runner in RUNNERS.items():
+        for name in solvers:
+            runner = RUNNERS[name]
             rec = Recorder(problem, fopt + FINAL_TARGET)
             start = time.perf_counter()
             segments = runner(rec, np.array(problem.initial_solution, dtype=float), budget, seed)
@@ -319,12 +435,17 @@ def run_task(task: tuple[int, int, int, int]) -> dict:
 
 
 # -- metrics --------------------------------------------------------------------------
-def ert(runs: list[dict], j: int) -> float:
-    """Expected runtime to target j over the instances' runs of one solver."""
-    successes = sum(j < len(r["runtimes"]) for r in runs)
+def ert(runs: list[dict], j: int, cap: float = math.inf) -> float:
+    """Expected runtime to target j over the instances' runs of one solver, the runs cut
+    at `cap` evaluations (a prefix of a run is the run with that budget)."""
+    successes = sum(j < len(r["runtimes"]) and r["runtimes"][j] <= cap for r in runs)
     if not successes:
         return math.inf
-    spent = sum(r["runtimes"][j] if j < len(r["runtimes"]) else r["evals"] for r in runs)
+    spent = sum(
+        r["runtimes"][j] if j < len(r["runtimes"]) and r["runtimes"][j] <= cap
+        else min(r["evals"], cap)
+        for r in runs
+    )  # fmt: skip
     return spent / successes
 
 
@@ -334,20 +455,52 @@ def fraction_solved(runs: list[dict], budget: float) -> float:
     return hits / (len(runs) * TARGETS.size) if runs else math.nan
 
 
-def summarize(tasks: list[dict], dims: list[int], functions: list[int]) -> dict:
-    """Fractions solved, ERT tables, head-to-head and stop diagnostics."""
+def _ratios(a: list[float], b: list[float]) -> list[float]:
+    return [x / y for x, y in zip(a, b) if math.isfinite(x) and math.isfinite(y)]
+
+
+def head_to_head(erts: dict, name: str, ref: str, dims: list[int], functions: list[int]) -> dict:
+    """Geometric mean of ERT ratios over the (f, d, target) triples both solve."""
+    ratios, per_dim, only_ref, only_this = [], defaultdict(list), 0, 0
+    for f in functions:
+        for d in dims:
+            a, b = erts[name][f, d], erts[ref][f, d]
+            r = _ratios(a, b)
+            ratios += r
+            per_dim[d] += r
+            only_ref += sum(math.isfinite(y) and not math.isfinite(x) for x, y in zip(a, b))
+            only_this += sum(math.isfinite(x) and not math.isfinite(y) for x, y in zip(a, b))
+    j = TARGETS.size - 1
+    behind = {
+        str(d): [f for f in functions if erts[name][f, d][j] > erts[ref][f, d][j]] for d in dims
+    }
+    return {
+        "ert_ratio_geomean": _geomean(ratios),
+        "ert_ratio_geomean_per_dim": {str(d): _geomean(r) for d, r in per_dim.items()},
+        "triples_both_solved": len(ratios),
+        "triples_only_reference": only_ref,
+        "triples_only_this": only_this,
+        "behind_at_1e-8": behind,
+    }
+
+
+def summarize(
+    tasks: list[dict], dims: list[int], functions: list[int], solvers: list[str]
+) -> dict:
+    """Fractions solved, ERT tables, head-to-head, the lq check and stop diagnostics."""
     by = defaultdict(list)  # (solver, f, d) -> runs
     for t in tasks:
-        for name in SOLVERS:
+        for name in solvers:
             by[name, t["f"], t["d"]].append(t["solvers"][name])
+    mults = sorted(set(BUDGET_MULTS) | set(REPORT_BUDGETS))
     summary = {}
-    for name in SOLVERS:
+    for name in solvers:
         per_dim = {}
         for d in dims:
             runs = [r for f in functions for r in by[name, f, d]]
-            per_dim[str(d)] = {f"{m}d": fraction_solved(runs, m * d) for m in BUDGET_MULTS}
+            per_dim[str(d)] = {f"{m}d": fraction_solved(runs, m * d) for m in mults}
         overall = {}
-        for m in BUDGET_MULTS:
+        for m in mults:
             hits = total = 0
             for d in dims:
                 runs = [r for f in functions for r in by[name, f, d]]
@@ -355,87 +508,71 @@ def summarize(tasks: list[dict], dims: list[int], functions: list[int]) -> dict:
                 total += len(runs) * TARGETS.size
             overall[f"{m}d"] = hits / total
         runs = [r for key, rs in by.items() if key[0] == name for r in rs]
+        evals = sum(r["evals"] for r in runs)
+        wall = sum(r["wall_s"] for r in runs)
         summary[name] = {
             "fraction_solved": {"per_dim": per_dim, "all": overall},
             "final_target_hits": sum(r["hit_final"] for r in runs),
             "runs": len(runs),
-            "evaluations": sum(r["evals"] for r in runs),
-            "wall_s": sum(r["wall_s"] for r in runs),
+            "evaluations": evals,
+            "wall_s": wall,
+            "wall_us_per_evaluation": 1e6 * wall / evals if evals else None,
         }
 
-    erts = {
-        name: {
-            (f, d): [ert(by[name, f, d], j) for j in range(TARGETS.size)]
-            for f in functions
-            for d in dims
-        }
-        for name in SOLVERS
-    }
+    results: dict = {"summary": summary, "by_budget": {}}
     table_idx = [int(np.argmin(np.abs(TARGETS - t))) for t in TABLE_TARGETS]
-    ert_table = [
-        {
-            "f": f,
-            "d": d,
-            **{
-                name: {f"{TARGETS[j]:.0e}": _finite(erts[name][f, d][j]) for j in table_idx}
-                for name in SOLVERS
-            },
+    for m in REPORT_BUDGETS:
+        erts = {
+            name: {
+                (f, d): [ert(by[name, f, d], j, m * d) for j in range(TARGETS.size)]
+                for f in functions
+                for d in dims
+            }
+            for name in solvers
         }
-        for d in dims
-        for f in functions
-    ]
-
-    head_to_head = {}
-    for name in SOLVERS:
-        if name == REFERENCE:
-            continue
-        ratios, only_ref, only_this = [], 0, 0
-        per_dim_ratios: dict[int, list[float]] = defaultdict(list)
-        for (f, d), row in erts[name].items():
-            for a, b in zip(row, erts[REFERENCE][f, d]):
-                if math.isfinite(a) and math.isfinite(b):
-                    ratios.append(a / b)
-                    per_dim_ratios[d].append(a / b)
-                elif math.isfinite(b):
-                    only_ref += 1
-                elif math.isfinite(a):
-                    only_this += 1
-        j = TARGETS.size - 1
-        behind = {
-            str(d): [f for f in functions if erts[name][f, d][j] > erts[REFERENCE][f, d][j]]
-            for d in dims
+        h2h = {}
+        for ref in (REFERENCE, PLAIN):
+            if ref not in solvers:
+                continue
+            for name in solvers:
+                if name != ref:
+                    h2h[f"{name}_vs_{ref}"] = head_to_head(erts, name, ref, dims, functions)
+        lq_check = {}
+        if PLAIN in solvers:
+            j = TARGETS.size - 1
+            for name in (s for s in solvers if s.startswith("gradfree-lq")):
+                worse = []
+                for d in dims:
+                    for f in functions:
+                        a, b = erts[name][f, d], erts[PLAIN][f, d]
+                        at_final = a[j] / b[j] if math.isfinite(b[j]) else None
+                        mean = _geomean(_ratios(a, b))
+                        lost = math.isfinite(b[j]) and not math.isfinite(a[j])
+                        if lost or (at_final or 0) > 2 or (mean or 0) > 2:
+                            worse.append(
+                                {"f": f, "d": d, "ratio_1e-8": at_final, "ratio_geomean": mean}
+                            )
+                lq_check[name] = worse
+        results["by_budget"][f"{m}d"] = {
+            "head_to_head": h2h,
+            "lq_more_than_2x_worse_than_plain": lq_check,
+            "ert_table": [
+                {
+                    "f": f,
+                    "d": d,
+                    **{
+                        name: {
+                            f"{TARGETS[j]:.0e}": _finite(erts[name][f, d][j]) for j in table_idx
+                        }
+                        for name in solvers
+                    },
+                }
+                for d in dims
+                for f in functions
+            ],
         }
-        ahead = {
-            str(d): [f for f in functions if erts[name][f, d][j] < erts[REFERENCE][f, d][j]]
-            for d in dims
-        }
-        head_to_head[f"{name}_vs_{REFERENCE}"] = {
-            "ert_ratio_geomean": _geomean(ratios),
-            "ert_ratio_median": statistics.median(ratios) if ratios else None,
-            "ert_ratio_geomean_per_dim": {str(d): _geomean(r) for d, r in per_dim_ratios.items()},
-            "triples_both_solved": len(ratios),
-            f"triples_only_{REFERENCE}": only_ref,
-            f"triples_only_{name}": only_this,
-            "behind_at_1e-8": behind,
-            "behind_at_1e-8_count": {d: len(fs) for d, fs in behind.items()},
-            "ahead_at_1e-8": ahead,
-            "ahead_at_1e-8_count": {d: len(fs) for d, fs in ahead.items()},
-        }
-    ref = summary[REFERENCE]["fraction_solved"]["all"]["1000d"]
-    gf = summary["gradfree"]["fraction_solved"]["all"]["1000d"]
-    ratio = head_to_head[f"gradfree_vs_{REFERENCE}"]["ert_ratio_geomean"]
-    target = {
-        "fraction_solved_at_least_pycma": gf >= ref,
-        "ert_ratio_at_most_1": ratio is not None and ratio <= 1.0,
-    }
-    target["met"] = all(target.values())
-    return {
-        "summary": summary,
-        "ert_table": ert_table,
-        "head_to_head": head_to_head,
-        "project_target": target,
-        "restart_diagnostics": {name: diagnostics(tasks, name) for name in SOLVERS},
-    }
+    results["restart_diagnostics"] = {name: diagnostics(tasks, name) for name in solvers}
+    return results
 
 
 def diagnostics(tasks: list[dict], name: str) -> dict:
@@ -485,42 +622,52 @@ def _geomean(xs: list[float]) -> float | None:
 def markdown(report: dict) -> str:
     """Summary tables in markdown."""
     dims = report["settings"]["dims"]
+    solvers = report["settings"]["solvers"]
     res = report["results"]
+    mults = REPORT_BUDGETS
+    head = " | ".join(f"d={d} ({' / '.join(f'{m}d' for m in mults)})" for d in dims)
     rows = [
-        "| solver | "
-        + " | ".join(f"d={d} (10d / 100d / 1000d)" for d in dims)
-        + " | all, 1000d |",
-        "|:---|" + "---:|" * (len(dims) + 1),
+        f"| solver | {head} | all, {' / '.join(f'{m}d' for m in mults)} | µs / evaluation |",
+        "|:---|" + "---:|" * (len(dims) + 2),
     ]
-    for name in SOLVERS:
-        fs = res["summary"][name]["fraction_solved"]
-        cells = [
-            " / ".join(f"{fs['per_dim'][str(d)][f'{m}d']:.3f}" for m in BUDGET_MULTS) for d in dims
-        ]
-        rows.append(f"| {name} | " + " | ".join(cells) + f" | **{fs['all']['1000d']:.3f}** |")
+    for name in solvers:
+        s = res["summary"][name]
+        fs = s["fraction_solved"]
+        cells = [" / ".join(f"{fs['per_dim'][str(d)][f'{m}d']:.3f}" for m in mults) for d in dims]
+        total = " / ".join(f"**{fs['all'][f'{m}d']:.3f}**" for m in mults)
+        wall = s["wall_us_per_evaluation"]
+        rows.append(f"| {name} | " + " | ".join(cells) + f" | {total} | {wall:.0f} |")
     lines = ["Fraction of (function, instance, target) pairs solved", "", *rows, ""]
-    for key, h in res["head_to_head"].items():
-        name = key.split("_vs_")[0]
-        per_dim = ", ".join(f"d={d}: {v:.3f}" for d, v in h["ert_ratio_geomean_per_dim"].items())
-        behind = "; ".join(f"d={d}: {fs}" for d, fs in h["behind_at_1e-8"].items())
-        lines.append(
-            f"- {name} / {REFERENCE}: ERT ratio geomean {h['ert_ratio_geomean']:.3f} over "
-            f"{h['triples_both_solved']} (f, d, target) triples ({per_dim}); solved only by "
-            f"{REFERENCE}: {h[f'triples_only_{REFERENCE}']}, only by {name}: "
-            f"{h[f'triples_only_{name}']}; worse ERT at 1e-8 on "
-            f"{sum(h['behind_at_1e-8_count'].values())} (f, d): {behind}"
-        )
-    t = res["project_target"]
-    lines += ["", f"project target met: {t['met']} ({t})", ""]
+    refs = [r for r in (REFERENCE, PLAIN) if r in solvers]
     lines += [
-        "ERT/d at 1e-8 (inf: no instance reached it)",
+        "Geometric mean of ERT ratios over the (f, d, target) triples both solve",
         "",
-        "| f | d | " + " | ".join(SOLVERS) + " |",
-        "|---:|---:|" + "---:|" * len(SOLVERS),
+        "| solver | " + " | ".join(f"/ {r} at {m}d" for r in refs for m in mults) + " |",
+        "|:---|" + "---:|" * (len(refs) * len(mults)),
     ]
-    for row in res["ert_table"]:
+    for name in solvers:
         cells = []
-        for name in SOLVERS:
+        for ref in refs:
+            for m in mults:
+                h = res["by_budget"][f"{m}d"]["head_to_head"].get(f"{name}_vs_{ref}")
+                v = None if h is None else h["ert_ratio_geomean"]
+                cells.append("—" if v is None else f"{v:.2f}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    for m in mults:
+        check = res["by_budget"][f"{m}d"]["lq_more_than_2x_worse_than_plain"]
+        for name, worse in check.items():
+            items = ", ".join(
+                f"f{w['f']} d={w['d']}"
+                f" ({'lost' if w['ratio_1e-8'] is None else format(w['ratio_1e-8'], '.1f')}"
+                f", gm {w['ratio_geomean'] or float('nan'):.1f})"
+                for w in worse
+            )
+            lines.append(f"- {m}d, {name} > 2x {PLAIN} (ERT at 1e-8, geomean): {items or 'none'}")
+    lines += ["", "ERT / d at 1e-8, budget 1000 d (inf: no instance reached it)", ""]
+    lines += ["| f | d | " + " | ".join(solvers) + " |", "|---:|---:|" + "---:|" * len(solvers)]
+    for row in res["by_budget"]["1000d"]["ert_table"]:
+        cells = []
+        for name in solvers:
             v = row[name]["1e-08"]
             cells.append("inf" if v is None else f"{v / row['d']:.0f}")
         lines.append(f"| f{row['f']} | {row['d']} | " + " | ".join(cells) + " |")
@@ -583,14 +730,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=2, help="processes over problems")
     parser.add_argument("--out", type=Path, help="default: results/bbob[_quick].json")
     parser.add_argument("--quick", action="store_true", help=f"{QUICK}")
+    parser.add_argument("--solvers", default=",".join(SOLVERS), help="rows, comma-separated")
     args = parser.parse_args(argv)
+    solvers = tuple(args.solvers.split(","))
+    unknown = sorted(set(solvers) - set(RUNNERS))
+    if unknown:
+        parser.error(f"unknown solvers {unknown}; choose from {list(RUNNERS)}")
     if args.quick:
         args.dims, args.instances, args.functions = (QUICK[k] for k in QUICK)
     out = args.out or RESULTS / f"bbob{'_quick' if args.quick else ''}.json"
 
     # largest dimension first, so that the long tasks do not trail at the end
     tasks = [
-        (f, d, i, args.budget_mult)
+        (f, d, i, args.budget_mult, solvers)
         for d in sorted(args.dims, reverse=True)
         for f in args.functions
         for i in args.instances
@@ -639,6 +791,7 @@ def main(argv: list[str] | None = None) -> None:
         },
         "settings": {
             "suite": "bbob",
+            "solvers": list(solvers),
             "dims": sorted(args.dims),
             "functions": args.functions,
             "instance_indices": args.instances,
@@ -652,12 +805,13 @@ def main(argv: list[str] | None = None) -> None:
             "fopt": "final_target_fvalue1 - 1e-8, else cocoex.BareProblem.best_value()",
             "seed": "10000 f + 100 d + instance index (pycma/cmaes: seed * 100 + restart + 1)",
             "ert": "(evals to target of successes + evals of failures) / successes",
+            "budgets": "100 d figures from the prefix of each 1000 d run (runs cut at 100 d)",
             "budget_rule": "no solver starts a generation that would overrun the budget",
             "workers": args.workers,
             "quick": args.quick,
             "blas_threads": os.environ["OPENBLAS_NUM_THREADS"],
         },
-        "results": summarize(done, sorted(args.dims), args.functions),
+        "results": summarize(done, sorted(args.dims), args.functions, list(solvers)),
         "wall_s": time.perf_counter() - start,
         "runs": [
             {
