@@ -484,15 +484,24 @@ def head_to_head(erts: dict, name: str, ref: str, dims: list[int], functions: li
     }
 
 
+def report_budgets(budget_mult: int) -> tuple[int, ...]:
+    """The report's budgets (multiples of d) that a run of `budget_mult` d reaches."""
+    return tuple(m for m in REPORT_BUDGETS if m <= budget_mult) or (budget_mult,)
+
+
 def summarize(
-    tasks: list[dict], dims: list[int], functions: list[int], solvers: list[str]
+    tasks: list[dict],
+    dims: list[int],
+    functions: list[int],
+    solvers: list[str],
+    budgets: tuple[int, ...] = REPORT_BUDGETS,
 ) -> dict:
     """Fractions solved, ERT tables, head-to-head, the lq check and stop diagnostics."""
     by = defaultdict(list)  # (solver, f, d) -> runs
     for t in tasks:
         for name in solvers:
             by[name, t["f"], t["d"]].append(t["solvers"][name])
-    mults = sorted(set(BUDGET_MULTS) | set(REPORT_BUDGETS))
+    mults = sorted({m for m in BUDGET_MULTS if m <= max(budgets)} | set(budgets))
     summary = {}
     for name in solvers:
         per_dim = {}
@@ -521,7 +530,7 @@ def summarize(
 
     results: dict = {"summary": summary, "by_budget": {}}
     table_idx = [int(np.argmin(np.abs(TARGETS - t))) for t in TABLE_TARGETS]
-    for m in REPORT_BUDGETS:
+    for m in budgets:
         erts = {
             name: {
                 (f, d): [ert(by[name, f, d], j, m * d) for j in range(TARGETS.size)]
@@ -624,7 +633,7 @@ def markdown(report: dict) -> str:
     dims = report["settings"]["dims"]
     solvers = report["settings"]["solvers"]
     res = report["results"]
-    mults = REPORT_BUDGETS
+    mults = report["settings"].get("report_budgets", REPORT_BUDGETS)
     head = " | ".join(f"d={d} ({' / '.join(f'{m}d' for m in mults)})" for d in dims)
     rows = [
         f"| solver | {head} | all, {' / '.join(f'{m}d' for m in mults)} | µs / evaluation |",
@@ -663,9 +672,9 @@ def markdown(report: dict) -> str:
                 for w in worse
             )
             lines.append(f"- {m}d, {name} > 2x {PLAIN} (ERT at 1e-8, geomean): {items or 'none'}")
-    lines += ["", "ERT / d at 1e-8, budget 1000 d (inf: no instance reached it)", ""]
+    lines += ["", f"ERT / d at 1e-8, budget {mults[-1]} d (inf: no instance reached it)", ""]
     lines += ["| f | d | " + " | ".join(solvers) + " |", "|---:|---:|" + "---:|" * len(solvers)]
-    for row in res["by_budget"]["1000d"]["ert_table"]:
+    for row in res["by_budget"][f"{mults[-1]}d"]["ert_table"]:
         cells = []
         for name in solvers:
             v = row[name]["1e-08"]
@@ -739,6 +748,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.quick:
         args.dims, args.instances, args.functions = (QUICK[k] for k in QUICK)
     out = args.out or RESULTS / f"bbob{'_quick' if args.quick else ''}.json"
+    budgets = report_budgets(args.budget_mult)
 
     # largest dimension first, so that the long tasks do not trail at the end
     tasks = [
@@ -805,13 +815,14 @@ def main(argv: list[str] | None = None) -> None:
             "fopt": "final_target_fvalue1 - 1e-8, else cocoex.BareProblem.best_value()",
             "seed": "10000 f + 100 d + instance index (pycma/cmaes: seed * 100 + restart + 1)",
             "ert": "(evals to target of successes + evals of failures) / successes",
-            "budgets": "100 d figures from the prefix of each 1000 d run (runs cut at 100 d)",
+            "report_budgets": list(budgets),
+            "budgets": "smaller budgets' figures from the prefix of each run (runs cut there)",
             "budget_rule": "no solver starts a generation that would overrun the budget",
             "workers": args.workers,
             "quick": args.quick,
             "blas_threads": os.environ["OPENBLAS_NUM_THREADS"],
         },
-        "results": summarize(done, sorted(args.dims), args.functions, list(solvers)),
+        "results": summarize(done, sorted(args.dims), args.functions, list(solvers), budgets),
         "wall_s": time.perf_counter() - start,
         "runs": [
             {
