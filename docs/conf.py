@@ -48,7 +48,8 @@ suppress_warnings = ["autosummary.import_cycle"]
 # The public modules, in the order of the reference; each page lists the module's
 # ``__all__`` (the names it exports), one generated page per name.
 PUBLIC = {
-    "gradfree": "The face: minimize, Optimizer, run / resume, the registry and wrappers",
+    "gradfree": "The face: minimize, Optimizer, run / resume and the registry",
+    "gradfree.wrappers": "Wrappers: bounds, constraints, integers, restarts, noise, surrogate",
     "gradfree.es": "Evolution strategies",
     "gradfree.kalman": "Ensemble Kalman methods",
     "gradfree.tensor": "Tensor methods of moments",

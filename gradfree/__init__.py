@@ -4,10 +4,7 @@ One black-box interface for population methods (``init`` / ``ask`` / ``tell``), 
 driver, scipy's `OptimizeResult`, and arrays that follow ``x0``.
 """
 
-from . import datasets, models
-from ._bounded import Bounded
-from ._constrained import Constrained
-from ._integrality import Integrality
+from . import datasets, models, wrappers
 from ._minimize import METHODS, minimize, scipy_method
 from ._optimizer import Optimizer
 from ._random import check_rng
@@ -17,6 +14,7 @@ from ._validate import GradfreeWarning
 from ._version import __version__
 from .es import CMAES, LMMAES, PGPE, SNES, XNES, OpenES, SepCMAES
 from .evaluators import as_evaluator
+from .wrappers import Bounded, Constrained, Integrality
 
 __all__ = [
     "Bounded",
@@ -36,6 +34,7 @@ __all__ = [
     "__version__",
     "as_evaluator",
     "datasets",
+    "wrappers",
     "check_rng",
     "iterate",
     "minimize",

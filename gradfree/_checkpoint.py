@@ -68,8 +68,9 @@ __all__ = [
     "save_checkpoint",
 ]
 
-FORMAT_VERSION = 1
-"""Version of the checkpoint layout; a file with another version is refused."""
+FORMAT_VERSION = 2
+"""Version of the checkpoint layout; a file with another version is refused (2: the
+wrappers moved to `gradfree.wrappers`, so version 1 files name classes that are gone)."""
 
 _FORMAT = "gradfree-checkpoint"
 _META = "__meta__"

@@ -12,17 +12,16 @@ from scipy.optimize import OptimizeResult
 
 from ._array import to_host
 from ._base import option_names
-from ._bounded import Bounded
-from ._bounds import BOUND_METHODS
-from ._constrained import Constrained
-from ._constraint_objects import ConstrainedObjective, parse_constraints
-from ._integrality import Integrality, check_integrality
 from ._random import check_rng
 from ._registry import DEFAULT_METHOD, METHODS, resolve_method
 from ._run import run
 from ._typing import Array, Objective, Strategy
 from ._validate import check_bounds, check_choice, check_x0
 from .kalman._ensemble import as_optimizer
+from .wrappers import Bounded, Constrained, Integrality
+from .wrappers._bound_maps import BOUND_METHODS
+from .wrappers._constraints import ConstrainedObjective, parse_constraints
+from .wrappers._integrality import check_integrality
 
 __all__ = [
     "DEFAULT_METHOD",

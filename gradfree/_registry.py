@@ -13,8 +13,8 @@ from typing import Any
 
 from ._typing import Strategy
 from .es import STRATEGIES as ES_STRATEGIES
-from .es import LQSurrogate, Restarts, UncertaintyHandling
 from .kalman import STRATEGIES as KALMAN_STRATEGIES
+from .wrappers import LQSurrogate, Restarts, UncertaintyHandling
 
 __all__ = ["DEFAULT_METHOD", "METHODS", "resolve_method"]
 
@@ -38,9 +38,9 @@ def resolve_method(method: Any, options: Mapping[str, Any] | None = None) -> Str
         Hyperparameters for the strategy's config; an unknown name is a `TypeError`
         that lists the valid ones. ``restarts='ipop'|'bipop'`` (with ``max_restarts``,
         ``popsize_factor``, ``restart_x0``) wraps the strategy in
-        `gradfree.es.Restarts`; ``noise_handling=True`` wraps it in
-        `gradfree.es.UncertaintyHandling` (UH-CMA-ES, for noisy objectives);
-        ``surrogate='lq'`` in `gradfree.es.LQSurrogate` (lq-CMA-ES, for expensive
+        `gradfree.wrappers.Restarts`; ``noise_handling=True`` wraps it in
+        `gradfree.wrappers.UncertaintyHandling` (UH-CMA-ES, for noisy objectives);
+        ``surrogate='lq'`` in `gradfree.wrappers.LQSurrogate` (lq-CMA-ES, for expensive
         objectives), inside the restarts, so that each restart begins a new model.
 
     Raises

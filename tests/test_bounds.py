@@ -10,16 +10,16 @@ from array_api_compat import array_namespace
 
 from gradfree import minimize
 from gradfree._array import to_host
-from gradfree._bounded import Bounded, BoundedState
-from gradfree._bounds import (
+from gradfree.es import CMAES, OpenES
+from gradfree.testing import assert_states_equal, sphere
+from gradfree.wrappers._bound_maps import (
     BOUND_METHODS,
     clip,
     reflect,
     transform,
     transform_inverse,
 )
-from gradfree.es import CMAES, OpenES
-from gradfree.testing import assert_states_equal, sphere
+from gradfree.wrappers._bounded import Bounded, BoundedState
 
 MAPS = {"transform": transform, "clip": clip, "reflect": reflect}
 INF = np.inf

@@ -15,12 +15,12 @@ from scipy.special import ndtr
 
 from gradfree import minimize, scipy_method
 from gradfree._array import to_host
-from gradfree._constrained import Constrained
-from gradfree._constraint_objects import ConstrainedObjective, parse_constraints
-from gradfree._integrality import Integrality, _margin
 from gradfree.es import CMAES, LMMAES
 from gradfree.es._cma_common import default_popsize
 from gradfree.testing import assert_states_equal, sphere
+from gradfree.wrappers._constrained import Constrained
+from gradfree.wrappers._constraints import ConstrainedObjective, parse_constraints
+from gradfree.wrappers._integrality import Integrality, _margin
 
 # min |x|^2  s.t.  x0 + x1 >= 2,  x1 <= 0.5   ->   x* = (1.5, 0.5, 0, ...), f* = 2.5,
 # both constraints active with multipliers (3, 2).

@@ -111,3 +111,16 @@ def test_families_import_neither_the_face_nor_each_other(family):
             if f != family and (t == f or t.startswith(f + "."))
         }
         assert not others, (module, others)
+
+
+def test_wrappers_need_only_the_strategy_protocol():
+    """The generic wrappers work on any strategy: no family, no face, no run layer."""
+    edges = _graph()
+    run_layer = {"gradfree._driver", "gradfree._runloop", "gradfree._run", "gradfree._registry"}
+    for module, targets in edges.items():
+        if module.split(".")[:2] != ["gradfree", "wrappers"]:
+            continue
+        bad = {
+            t for t in targets if t in FACE | run_layer or ".".join(t.split(".")[:2]) in FAMILIES
+        }
+        assert not bad, (module, bad)

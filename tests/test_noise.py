@@ -11,8 +11,8 @@ from array_api_compat import array_namespace
 from gradfree import minimize
 from gradfree._array import to_host
 from gradfree.es import CMAES, LMMAES, CMAESState, OpenES, SepCMAES
-from gradfree.es._noise import UncertaintyHandling, rank_change_measure
 from gradfree.testing import assert_states_equal, sphere
+from gradfree.wrappers._uncertainty import UncertaintyHandling, rank_change_measure
 
 INNER = [CMAES(popsize=8, sigma0=0.3), SepCMAES(popsize=8, sigma0=0.3), LMMAES(popsize=8)]
 
@@ -188,7 +188,7 @@ def test_without_noise_the_wrapper_costs_only_the_extra_evaluations(seed):
 
 
 def test_history_is_bounded(monkeypatch):
-    from gradfree.es import _noise
+    from gradfree.wrappers import _uncertainty as _noise
 
     for length in (5, 1):
         monkeypatch.setattr(_noise, "HISTORY_LENGTH", length)

@@ -10,8 +10,8 @@ from gradfree._driver import Run
 from gradfree._minimize import build_strategy
 from gradfree._run import resume, run
 from gradfree.es import CMAES, LQCMAES, LQSurrogate, Restarts, SepCMAES
-from gradfree.es._surrogate import KINDS, fit_model, n_coefficients
 from gradfree.testing import assert_states_equal, rosenbrock
+from gradfree.wrappers._surrogate import KINDS, fit_model, n_coefficients
 
 
 def ellipsoid(X):

@@ -1,15 +1,28 @@
-"""Evolution strategies: CMA-ES family, natural evolution strategies, PGPE, OpenAI-ES."""
+"""Evolution strategies: CMA-ES family, natural evolution strategies, PGPE, OpenAI-ES.
 
+The wrappers that work on any strategy (restarts, uncertainty handling, the lq
+surrogate) are in `gradfree.wrappers`; their names stay importable from here.
+"""
+
+# Names of gradfree.wrappers, importable from here as in earlier versions.
+from ..wrappers import (  # noqa: F401
+    LQModel,
+    LQSurrogate,
+    LQSurrogateState,
+    Restart,
+    Restarts,
+    RestartsState,
+    UncertaintyHandling,
+    UncertaintyHandlingState,
+)
 from ._cma_common import CMABase
 from ._cmaes import CMAES, CMAESState
 from ._lmmaes import LMMAES, LMMAESState
-from ._noise import UncertaintyHandling, UncertaintyHandlingState
+from ._lqcma import LQCMAES
 from ._openes import OpenES, OpenESState
 from ._pgpe import PGPE, ClipUp, ClipUpState, PGPEState
-from ._restarts import Restart, Restarts, RestartsState
 from ._sepcma import SepCMAES, SepCMAESState
 from ._snes import SNES, SNESState
-from ._surrogate import LQCMAES, LQModel, LQSurrogate, LQSurrogateState
 from ._xnes import XNES, XNESState
 
 STRATEGIES: tuple[type, ...] = (CMAES, SepCMAES, LMMAES, XNES, SNES, PGPE, OpenES, LQCMAES)
@@ -24,23 +37,15 @@ __all__ = [
     "ClipUpState",
     "LMMAES",
     "LQCMAES",
-    "LQModel",
-    "LQSurrogate",
-    "LQSurrogateState",
     "LMMAESState",
     "OpenES",
     "OpenESState",
     "PGPE",
     "PGPEState",
-    "Restart",
-    "Restarts",
-    "RestartsState",
     "SNES",
     "SNESState",
     "SepCMAES",
     "SepCMAESState",
-    "UncertaintyHandling",
-    "UncertaintyHandlingState",
     "XNES",
     "XNESState",
 ]

@@ -16,10 +16,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ._array import asarray_like, get_xp, to_host
-from ._base import WrapperBase, center_of, check_inner
-from ._typing import Array
-from ._validate import check_nonnegative
+from .._array import asarray_like, get_xp, to_host
+from .._base import WrapperBase, center_of, check_inner
+from .._typing import Array
+from .._validate import check_nonnegative
 
 __all__ = ["Constrained", "ConstrainedState"]
 

@@ -30,19 +30,18 @@ stays well conditioned when the population has contracted far from the origin.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import numpy as np
 from scipy.stats import kendalltau
 
 from .._array import asarray_like, get_xp, to_host
-from .._base import WrapperBase, check_inner, inject_into, option_names
+from .._base import WrapperBase, check_inner, inject_into
 from .._typing import Array
 from .._validate import NonFiniteGeneration, check_int, check_positive
-from ._cmaes import CMAES
 
-__all__ = ["LQCMAES", "LQModel", "LQSurrogate", "LQSurrogateState", "n_coefficients"]
+__all__ = ["LQModel", "LQSurrogate", "LQSurrogateState", "n_coefficients"]
 
 KINDS = ("linear", "quadratic", "full")
 TRUNCATION = 0.75  # share of the archive (the best) that fits the model
@@ -216,7 +215,7 @@ class LQSurrogate(WrapperBase):
 
     Examples
     --------
-    >>> from gradfree import minimize
+    >>> from gradfree import CMAES, minimize
     >>> from gradfree.testing import rosenbrock
     >>> plain = minimize(rosenbrock, np.zeros(4), method=CMAES(), rng=1, tol=None)
     >>> res = minimize(rosenbrock, np.zeros(4), method=LQSurrogate(CMAES()), rng=1)
@@ -362,32 +361,3 @@ class LQSurrogate(WrapperBase):
         fm = np.asarray(to_host(state.model(state.X[:m, ...])), dtype=np.float64)
         tau = kendalltau(state.F[:m], fm).statistic
         return float(tau) if np.isfinite(tau) else 0.0
-
-
-@dataclass(frozen=True)
-class LQCMAES(LQSurrogate, CMAES):
-    """lq-CMA-ES: CMA-ES whose populations are ranked by `LQSurrogate`.
-
-    Takes every option of `gradfree.es.CMAES` (``sigma0``, ``popsize``, the stop rules)
-    and of `LQSurrogate` (``tau_threshold``, ``max_coefficients``, ``inject_optimum``);
-    ``method="lq-cma-es"`` in `gradfree.minimize`. With ``options={"restarts": ...}``
-    each restart begins with a new model, as pycma's ``fmin_lq_surr2``.
-
-    Examples
-    --------
-    >>> from gradfree import minimize
-    >>> def ellipsoid(X):
-    ...     return (10 ** (6 * np.linspace(0, 1, X.shape[1])) * X**2).sum(axis=1)
-    >>> res = minimize(ellipsoid, np.ones(5), method="lq-cma-es", rng=0, workers="vectorized")
-    >>> bool(res.fun < 1e-8), res.nfev < 1000
-    (True, True)
-    """
-
-    name: ClassVar[str] = "lq-cma-es"
-    strategy: Any = field(default=None, init=False)
-
-    def __post_init__(self) -> None:
-        CMAES.__post_init__(self)
-        options = {k: getattr(self, k) for k in option_names(CMAES)}
-        object.__setattr__(self, "strategy", CMAES(**options))
-        LQSurrogate.__post_init__(self)

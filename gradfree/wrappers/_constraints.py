@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from ._array import asarray_like, to_host
-from ._typing import Array, Objective
+from .._array import asarray_like, to_host
+from .._typing import Array, Objective
 
 __all__ = ["ConstrainedObjective", "parse_constraints"]
 

@@ -8,11 +8,11 @@ from typing import Any, ClassVar
 import numpy as np
 from array_api_compat import is_array_api_obj
 
-from ._array import to_host
-from ._base import WrapperBase, check_inner
-from ._bounds import _INVERSES, _MAPS, BOUND_METHODS
-from ._typing import Array
-from ._validate import check_bounds, check_choice
+from .._array import to_host
+from .._base import WrapperBase, check_inner
+from .._typing import Array
+from .._validate import check_bounds, check_choice
+from ._bound_maps import _INVERSES, _MAPS, BOUND_METHODS
 
 __all__ = ["Bounded", "BoundedState"]
 

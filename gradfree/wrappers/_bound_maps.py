@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from ._array import get_xp
-from ._typing import Array
+from .._array import get_xp
+from .._typing import Array
 
 __all__ = [
     "BOUND_METHODS",

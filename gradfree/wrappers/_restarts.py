@@ -92,7 +92,7 @@ class Restarts(WrapperBase):
     no restart is left, or with the budget (`maxfev`, `maxiter` count the whole run):
     with ``max_restarts=9`` BIPOP's last large population is ``2**9`` times the default,
     so a run with `maxfev` usually spends it all. The popsize and step size are changed
-    on `strategy`, or on the strategy it wraps (e.g. `gradfree.es.LQSurrogate`), whose
+    on `strategy`, or on the strategy it wraps (e.g. `gradfree.wrappers.LQSurrogate`), whose
     state then starts afresh with each restart.
     ``minimize(..., options={"restarts": "bipop", "max_restarts": 9})`` wraps any
     method this way.

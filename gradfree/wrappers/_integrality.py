@@ -8,10 +8,10 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy.special import ndtr, ndtri
 
-from ._array import asarray_like, get_xp, to_host
-from ._base import WrapperBase, center_of, check_inner, marginal_std_of, shift_center
-from ._typing import Array
-from ._validate import check_positive
+from .._array import asarray_like, get_xp, to_host
+from .._base import WrapperBase, center_of, check_inner, marginal_std_of, shift_center
+from .._typing import Array
+from .._validate import check_positive
 
 __all__ = ["Integrality", "IntegralityState", "check_integrality"]
 
