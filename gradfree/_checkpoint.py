@@ -87,7 +87,7 @@ class Checkpoint:
     strategy: Any
     state: Any
     rng: np.random.Generator
-    driver: dict[str, Any]
+    driver: Any
     job: dict[str, Any] | None
     versions: dict[str, str]
 
@@ -117,7 +117,7 @@ def save_checkpoint(
     strategy: Any,
     state: Any,
     rng: np.random.Generator,
-    driver: Mapping[str, Any],
+    driver: Any,
     job: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write a checkpoint atomically (temp file in the same directory, fsync, rename).
@@ -129,9 +129,9 @@ def save_checkpoint(
     strategy, state : gradfree dataclasses
         The configured strategy and its state.
     rng : numpy.random.Generator
-    driver : dict
-        The driver's bookkeeping (`gradfree._driver.Run.snapshot`); ``driver['x0']``
-        is the run's starting point and decides which arrays are device arrays.
+    driver : gradfree._run_record.RunRecord
+        The driver's bookkeeping (`gradfree._driver.Run.snapshot`); its ``x0`` is
+        the run's starting point and decides which arrays are device arrays.
     job : dict, optional
         JSON-able description of the job (the CLI stores its job file here).
 
@@ -158,7 +158,7 @@ def save_checkpoint(
     >>> ckpt.method, ckpt.state.mean
     ('openai-es', array([1., 1.]))
     """
-    like = driver.get("x0")
+    like = getattr(driver, "x0", None)
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"`rng` must be a numpy.random.Generator; got {type(rng).__name__}.")
     enc = _Encoder(like is None or is_numpy_array(like))
@@ -171,7 +171,7 @@ def save_checkpoint(
         "strategy": enc(strategy, "strategy"),
         "state": enc(state, "state"),
         "rng": enc(rng.bit_generator.state, "rng", True),
-        "driver": enc(dict(driver), "driver"),
+        "driver": enc(driver, "driver"),
         "job": None if job is None else json.loads(json.dumps(dict(job))),
     }
     blob = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
@@ -299,8 +299,6 @@ def load_checkpoint(
         )
     except (KeyError, TypeError) as exc:
         raise ValueError(f"checkpoint {name!r} is malformed: {exc!r}.") from exc
-    if not isinstance(ckpt.driver, dict):
-        raise ValueError(f"checkpoint {name!r}: `driver` is not a dict.")
     if not hasattr(ckpt.strategy, "init") or method_name(ckpt.strategy) != ckpt.method:
         raise ValueError(
             f"checkpoint {name!r}: `method` says {ckpt.method!r}, but the saved strategy is "

@@ -38,8 +38,9 @@ from scipy.optimize import OptimizeResult
 from ._array import get_xp, to_host
 from ._checkpoint import Checkpoint, save_checkpoint
 from ._result import Status, build_result
-from ._run_snapshot import restore as _restore
-from ._run_snapshot import snapshot as _snapshot
+from ._run_record import RunRecord
+from ._run_record import restore as _restore
+from ._run_record import snapshot as _snapshot
 from ._typing import Array, Objective, StopRule, Strategy, VectorLoss, Violation
 from ._validate import NonFiniteGeneration, check_int, check_nonnegative, check_x0
 from .evaluators import BaseEvaluator
@@ -292,9 +293,10 @@ class Run:
             self.tell(X, values, errors=getattr(evaluator, "last_errors", ()))
 
     # -- checkpoints ----------------------------------------------------------------
-    def snapshot(self) -> dict[str, Any]:
-        """The driver's bookkeeping as plain data for a checkpoint (`Run.restore` reads it)."""
-        return _snapshot(self)
+    def snapshot(self, **extra: Any) -> RunRecord:
+        """The driver's bookkeeping as a frozen record for a checkpoint (`Run.restore`
+        reads it); `extra` sets further record fields (an `Optimizer`'s ``pending``)."""
+        return _snapshot(self, **extra)
 
     def save(self, path: str | os.PathLike[str], *, job: dict[str, Any] | None = None) -> None:
         """Write a checkpoint of this run to `path` (atomically; see `gradfree._checkpoint`).
@@ -340,7 +342,7 @@ class Run:
         ValueError
             For a corrupt or hostile checkpoint, naming the field that does not fit.
 
-        See `gradfree._run_snapshot.restore` for an example.
+        See `gradfree._run_record.restore` for an example.
         """
         return _restore(cls, checkpoint, x0=x0, strategy=strategy)
 

@@ -14,7 +14,6 @@ from ._driver import Run
 from ._evaluation import _row_values, not_real
 from ._minimize import DEFAULT_METHOD, build_strategy
 from ._random import check_rng
-from ._run_snapshot import checked_points
 from ._typing import Array
 from ._validate import check_x0
 
@@ -163,9 +162,8 @@ class Optimizer:
             If the configuration holds something that cannot be saved safely, such as
             a user function (``restart_x0``).
         """
-        driver = self._run.snapshot()
-        driver["pending"] = self._pending
         run = self._run
+        driver = run.snapshot(pending=self._pending)
         save_checkpoint(path, strategy=run.strategy, state=run.state, rng=run.rng, driver=driver)
 
     @classmethod
@@ -203,7 +201,7 @@ class Optimizer:
         ckpt = load_checkpoint(path, x0=None if x0 is None else check_x0(x0), method=method)
         self = cls.__new__(cls)
         self._run = Run.restore(ckpt)
-        self._pending = checked_points(ckpt.driver.get("pending"), self._run.x0, "pending")
+        self._pending = ckpt.driver.pending  # checked by Run.restore with the whole record
         return self
 
     @property

@@ -260,7 +260,7 @@ def test_foreign_classes_are_refused_and_not_imported(tmp_path, ref):
 
 def test_foreign_function_is_refused(tmp_path):
     path = _saved(tmp_path)
-    _rewrite(path, lambda m: m["driver"]["__dict__"].update(message={"__function__": "os:system"}))
+    _rewrite(path, lambda m: m["driver"]["fields"].update(message={"__function__": "os:system"}))
     with pytest.raises(ValueError, match="'os', which is not a gradfree module"):
         ck.load_checkpoint(path)
 
@@ -346,7 +346,7 @@ def test_exact_resume_with_a_minibatch_objective(tmp_path):
     path = tmp_path / "mb.ckpt"
     part = run(es, make(), w0, checkpoint=path, walltime=0, **kw)
     assert part.nit == 1
-    assert "objective" not in read_metadata(path)["driver"]["__dict__"]
+    assert "objective" not in read_metadata(path)["driver"]["fields"]
     _compare(resume(path, make(), workers="vectorized"), full)
     serial = run(es, make(), w0, rng=1, maxiter=6)  # rows one by one: the same batches
     np.testing.assert_allclose(serial.x, full.x, rtol=1e-12)

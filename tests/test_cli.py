@@ -186,7 +186,7 @@ def test_sigkill_then_resume_is_exact(name, tmp_path):
         while time.monotonic() < deadline and child.poll() is None:
             if ckpt.exists():
                 try:
-                    nit = read_metadata(ckpt)["driver"]["__dict__"]["nit"]
+                    nit = read_metadata(ckpt)["driver"]["fields"]["nit"]
                 except (ValueError, FileNotFoundError):  # pragma: no cover - never partial
                     raise
                 if nit >= k:
@@ -251,7 +251,7 @@ def test_sigkill_of_a_minibatch_job_then_resume_is_bit_identical(tmp_path):
     env = {**os.environ, "GRADFREE_TEST_SLOW": "1", "PYTHONPATH": str(tmp_path)}
     gen = random.Random(11)
     for _ in range(2):  # kill, resume (and kill the resumed run too), then finish
-        start = 0 if not ckpt.exists() else read_metadata(ckpt)["driver"]["__dict__"]["nit"]
+        start = 0 if not ckpt.exists() else read_metadata(ckpt)["driver"]["fields"]["nit"]
         k = start + gen.randint(2, 6)
         cmd = ["run", str(tmp_path / "killed.toml")] if start == 0 else ["resume", str(ckpt)]
         child = subprocess.Popen(
@@ -264,7 +264,7 @@ def test_sigkill_of_a_minibatch_job_then_resume_is_bit_identical(tmp_path):
         deadline = time.monotonic() + 60
         try:
             while time.monotonic() < deadline and child.poll() is None:
-                if ckpt.exists() and read_metadata(ckpt)["driver"]["__dict__"]["nit"] >= k:
+                if ckpt.exists() and read_metadata(ckpt)["driver"]["fields"]["nit"] >= k:
                     break
                 time.sleep(0.002)
             assert child.poll() is None

@@ -56,6 +56,17 @@ def _tamper(src: Path, dst: Path, edit) -> Path:
     return dst
 
 
+def _edit_history(meta, arrays, value):
+    """Set the saved history's nit column to `value`, or (None) make it an int array."""
+    key = meta["driver"]["fields"]["history"]["__array__"]
+    if value is None:
+        arrays[key] = arrays[key].astype(np.int64)
+        meta["driver"]["fields"]["history"]["dtype"] = "int64"
+    else:
+        arrays[key] = arrays[key].copy()
+        arrays[key][:, 0] = value
+
+
 def _state_fields(meta):
     return meta["state"]["fields"]
 
@@ -67,7 +78,7 @@ def legit(tmp_path):
     for _ in range(2):
         assert main(["resume", str(job)]) == 0
     ckpt = tmp_path / "legit" / "out" / "checkpoint.npz"
-    assert read_metadata(ckpt)["driver"]["__dict__"]["nit"] == 3
+    assert read_metadata(ckpt)["driver"]["fields"]["nit"] == 3
     return job, ckpt
 
 
@@ -143,10 +154,30 @@ def test_edited_output_is_ignored_the_job_file_decides(legit, tmp_path):
         (lambda m, a: m["job"].update(method="xnes"), r"`method` = 'xnes'"),
         (lambda m, a: m.update(method="xnes"), r"method 'xnes', not 'cma-es'|says 'xnes'"),
         (lambda m, a: m["job"]["options"].update(popsize=8), r"`options`"),
-        (lambda m, a: m["driver"]["__dict__"].update(nit=-5), r"`driver.nit` must be an int"),
-        (lambda m, a: m["driver"]["__dict__"].update(nfev="18"), r"`driver.nfev` must be an int"),
-        (lambda m, a: m["driver"]["__dict__"].update(best_fun="x"), r"`driver.best_fun`"),
-        (lambda m, a: m["driver"]["__dict__"].update(status=99), r"`driver.status`"),
+        (lambda m, a: m["driver"]["fields"].update(nit=-5), r"`driver.nit` must be an int"),
+        (lambda m, a: m["driver"]["fields"].update(nfev="18"), r"`driver.nfev` must be an int"),
+        (lambda m, a: m["driver"]["fields"].update(best_fun="x"), r"`driver.best_fun`"),
+        (lambda m, a: m["driver"]["fields"].update(status=99), r"`driver.status`"),
+        (lambda m, a: _edit_history(m, a, -1.0), r"`driver.history` must hold counts"),
+        (lambda m, a: _edit_history(m, a, None), r"`driver.history` must be a float64"),
+        (
+            lambda m, a: m["driver"]["fields"].update(
+                recent_maxlen=1, recent={"__tuple__": [1, 2]}
+            ),
+            r"`driver.recent`",
+        ),
+        (
+            lambda m, a: m["driver"]["fields"].update(population_values=[1.0, 2.0]),
+            r"`driver.population_values`",
+        ),
+        (
+            lambda m, a: m["driver"]["fields"].update(failures={"__dict__": {"count": 1}}),
+            r"`driver.failures`",
+        ),
+        (
+            lambda m, a: m["driver"].update(__dataclass__="gradfree._run_record:Failures"),
+            r"`driver`",
+        ),
         (lambda m, a: m["state"]["fields"].update(sigma=-1.0), r"`state.sigma` must be finite"),
         (lambda m, a: m["state"]["fields"].update(sigma=float("nan")), r"`state.sigma`"),
         (lambda m, a: m["state"]["fields"].update(generation=-2), r"`state.generation`"),
@@ -165,6 +196,12 @@ def test_edited_output_is_ignored_the_job_file_decides(legit, tmp_path):
         "nfev",
         "best_fun",
         "status",
+        "history-counts",
+        "history-dtype",
+        "recent",
+        "population-values",
+        "failures",
+        "driver-class",
         "sigma-negative",
         "sigma-nan",
         "generation",
@@ -240,8 +277,7 @@ def test_a_kill_during_the_history_write_loses_no_row(tmp_path, monkeypatch):
     rows, _ = read_history(history)
     assert [r["nit"] for r in rows] == [1.0, 2.0]  # the cut row is not a row
     assert (
-        read_metadata(tmp_path / "cut" / "out" / "checkpoint.npz")["driver"]["__dict__"]["nit"]
-        == 1
+        read_metadata(tmp_path / "cut" / "out" / "checkpoint.npz")["driver"]["fields"]["nit"] == 1
     )  # the checkpoint is behind the history: the resume cuts row 2 and redoes it
     while json.loads((tmp_path / "cut" / "out" / "result.json").read_text())["nit"] < 8:
         assert main(["resume", job_file]) == 0
@@ -283,9 +319,9 @@ def test_optimizer_load_checks_the_pending_population(tmp_path):
     assert gradfree.Optimizer.load(path).pending.shape == (6, 3)
 
     def edit(meta, arrays):
-        key = meta["driver"]["__dict__"]["pending"]["__array__"]
+        key = meta["driver"]["fields"]["pending"]["__array__"]
         arrays[key] = np.zeros((6, 5))
-        meta["driver"]["__dict__"]["pending"]["shape"] = [6, 5]
+        meta["driver"]["fields"]["pending"]["shape"] = [6, 5]
 
     evil = _tamper(path, tmp_path / "evil.npz", edit)
     with pytest.raises(ValueError, match=r"`driver.pending` must be an array of shape \(n, d\)"):
