@@ -289,3 +289,26 @@ def test_dask_timeout_restarts_the_busy_worker(dask_cluster):
         start = time.monotonic()
         np.testing.assert_array_equal(ev(_square_sum, X), EXPECTED)
         assert time.monotonic() - start < 5  # not queued behind the hung task
+
+
+def _set_allowed_failures(n, dask_scheduler=None):
+    old, dask_scheduler.allowed_failures = dask_scheduler.allowed_failures, n
+    return old
+
+
+def test_dask_worker_death_fails_only_the_point_that_kills_it(dask_cluster):
+    """The chunk-mate of a point that kills its worker gets its value, as with loky."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.Client(dask_cluster) as client:
+        # one death is enough for KilledWorker: the test needs three deaths, not twelve
+        old = client.run_on_scheduler(_set_allowed_failures, 0)
+        try:
+            ev = DaskEvaluator(client)
+            values = ev(_always_dies, X)
+            assert np.isnan(values[2]) and values[3] == EXPECTED[3]
+            np.testing.assert_array_equal(values[:2], EXPECTED[:2])
+            assert len(ev.last_errors) == 1 and "KilledWorker" in ev.last_errors[0]
+            assert "died evaluating this point" in ev.last_errors[0]
+        finally:
+            client.run_on_scheduler(_set_allowed_failures, old)
+            client.wait_for_workers(2, timeout=30)

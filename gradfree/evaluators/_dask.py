@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import numpy as np
+
 from .._array import to_host
 from .._evaluation import (
     _describe,
@@ -20,9 +22,11 @@ class DaskEvaluator(_ChunkedEvaluator):
     """Evaluate on a `dask.distributed.Client`, one chunk per worker thread.
 
     Tasks are submitted with ``retries=1``, and the scheduler reschedules the tasks of
-    a lost worker; rows whose task still fails with `distributed.KilledWorker` count
-    as failed (NaN). Dask cannot interrupt a running task: a chunk past its `timeout`
-    deadline is cancelled and the worker running it is restarted (through its nanny).
+    a lost worker; when a chunk's task still fails with `distributed.KilledWorker`,
+    its rows are evaluated again one task each, so only a row that kills its worker
+    by itself counts as failed (NaN) and a seed gives one run. Dask cannot interrupt a
+    running task: a chunk past its `timeout` deadline is cancelled and the worker
+    running it is restarted (through its nanny).
 
     Parameters
     ----------
@@ -43,6 +47,7 @@ class DaskEvaluator(_ChunkedEvaluator):
 
     def __init__(self, client: Any, *, timeout: float | None = None) -> None:
         self.timeout = _check_timeout(timeout)
+        self._death = "KilledWorker"
         self.address: str | None = None
         self._client: Any = None
         self._owned = isinstance(client, str)
@@ -72,11 +77,30 @@ class DaskEvaluator(_ChunkedEvaluator):
             self._client = None
 
     def __call__(self, fun: Objective, X: Array) -> Array:
-        from distributed import wait
-
         client = self.client
         n_chunks = max(1, sum(client.nthreads().values()))
         chunks = _split(to_host(X), n_chunks)
+        parts, killed = self._submit(client, fun, chunks)
+        # The rows of a chunk whose task killed its workers, one task each, then those
+        # still lost one at a time: only a row that kills its worker by itself fails,
+        # its chunk-mates get their values whatever the timing (one run per seed).
+        for i in killed:
+            rows = [chunks[i][j : j + 1] for j in range(len(chunks[i]))]
+            alone, lost = self._submit(client, fun, rows)
+            for j in lost:
+                again, dead = self._submit(client, fun, [rows[j]])
+                died = _Failed(f"{self._death} (the worker died evaluating this point)")
+                alone[j] = [died] if dead else again[0]
+            parts[i] = [v for part in alone for v in part]
+        return self._finish(parts, X)
+
+    def _submit(
+        self, client: Any, fun: Objective, chunks: list[np.ndarray]
+    ) -> tuple[list[list[Any]], list[int]]:
+        """One task per chunk: the chunks' values, and the indices of those whose task
+        failed with `distributed.KilledWorker` (their part is empty)."""
+        from distributed import wait
+
         host = os.getpid()
         futures = [
             client.submit(_eval_rows, fun, c, self.timeout, host, pure=False, retries=1)
@@ -86,21 +110,24 @@ class DaskEvaluator(_ChunkedEvaluator):
             wait(futures, timeout=self._deadline(chunks))
         except TimeoutError:
             pass
-        parts, hung = [], []
-        for future, chunk in zip(futures, chunks):
+        parts: list[list[Any]] = []
+        hung, killed = [], []
+        for i, (future, chunk) in enumerate(zip(futures, chunks)):
             if future.status == "finished":
                 parts.append(future.result())
             elif future.status == "error":
                 exc = future.exception()
                 if type(exc).__name__ != "KilledWorker":
                     raise exc
-                parts.append([_Failed(_describe(exc))] * len(chunk))
+                self._death = _describe(exc)
+                parts.append([])
+                killed.append(i)
             else:
                 hung.append(future)
                 parts.append(self._abandoned(chunk))
         if hung:
             _restart_busy(client, hung)
-        return self._finish(parts, X)
+        return parts, killed
 
 
 def _restart_busy(client: Any, futures: list[Any]) -> None:
