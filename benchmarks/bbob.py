@@ -667,11 +667,14 @@ def markdown(report: dict) -> str:
         for name, worse in check.items():
             items = ", ".join(
                 f"f{w['f']} d={w['d']}"
-                f" ({'lost' if w['ratio_1e-8'] is None else format(w['ratio_1e-8'], '.1f')}"
+                f" ({'-' if w['ratio_1e-8'] is None else format(w['ratio_1e-8'], '.1f')}"
                 f", gm {w['ratio_geomean'] or float('nan'):.1f})"
                 for w in worse
             )
-            lines.append(f"- {m}d, {name} > 2x {PLAIN} (ERT at 1e-8, geomean): {items or 'none'}")
+            lines.append(
+                f"- {m}d, {name} > 2x {PLAIN} (ERT at 1e-8 (inf: only {PLAIN} reaches it, "
+                f"-: {PLAIN} does not), geomean over targets): {items or 'none'}"
+            )
     lines += ["", f"ERT / d at 1e-8, budget {mults[-1]} d (inf: no instance reached it)", ""]
     lines += ["| f | d | " + " | ".join(solvers) + " |", "|---:|---:|" + "---:|" * len(solvers)]
     for row in res["by_budget"][f"{mults[-1]}d"]["ert_table"]:
