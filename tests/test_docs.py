@@ -34,4 +34,4 @@ def test_the_reference_lists_every_public_module_and_name():
     packages = {p.parent.name for p in (DOCS.parent / "gradfree").glob("*/__init__.py")}
     assert {f"gradfree.{p}" for p in packages} <= set(conf["PUBLIC"])
     text = (DOCS / "benchmarks.md").read_text()
-    assert "**COCO bbob**" in text and "| gradfree `cma-es` |" in text
+    assert "**COCO bbob**" in text and "| gradfree `lq-cma-es`, IPOP |" in text
