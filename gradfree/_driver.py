@@ -19,9 +19,11 @@ number under ``on_error='nan'``, or, for vector-valued methods such as EKI and U
 output with NaN or inf entries) are summarized in ``result.failures``: ``{"count",
 "first_error", "generations"}``; the key is absent when nothing failed.
 
-A strategy with a ``violation(values) -> (n,)`` hook (`gradfree.Constrained`) has its
-best point tracked lexicographically, least violation first, then lowest loss; the
-result then carries ``maxcv`` and is no ``success`` while ``maxcv > 0``.
+The best point is the least ``(violation, loss)`` seen: a strategy that orders its points
+itself (the `gradfree._typing.BestOf` hook, as `gradfree.Constrained`) names each
+generation's best member and its violation; for any other the best is the lowest loss,
+violation 0. With the hook the result carries ``maxcv`` and is no ``success`` while
+``maxcv > 0``.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from ._result import Status, build_result
 from ._run_record import RunRecord
 from ._run_record import restore as _restore
 from ._run_record import snapshot as _snapshot
-from ._typing import Array, Objective, StopRule, Strategy, VectorLoss, Violation
+from ._typing import Array, BestOf, Objective, StopRule, Strategy, VectorLoss
 from ._validate import NonFiniteGeneration, check_int, check_nonnegative, check_x0
 from .evaluators import BaseEvaluator
 from .shaping import finite_or_inf
@@ -90,7 +92,7 @@ class Run:
         self._vector = bool(getattr(type(strategy), "vector_values", False))
         self._loss = strategy.loss if isinstance(strategy, VectorLoss) else None
         self._stop = strategy.stop if isinstance(strategy, StopRule) else None
-        self._violation = strategy.violation if isinstance(strategy, Violation) else None
+        self._best_of = strategy.best_of if isinstance(strategy, BestOf) else None
         self.x0 = x0 = check_x0(x0)
         self._xp, _ = get_xp(x0)
         self.rng = rng
@@ -104,7 +106,7 @@ class Run:
         self.popsize: int | None = None
         self.best_x: Array | None = None
         self.best_fun = math.inf
-        self.best_violation = math.inf if self._violation is not None else 0.0
+        self.best_violation = math.inf if self._best_of is not None else 0.0
         self.population: Array | None = None
         self.population_values: Array | None = None
         self.status: Status | None = None
@@ -215,16 +217,10 @@ class Run:
             gen_worst = float(host[finite].max()) if finite.any() else math.inf
             if not self._vector:
                 told = finite_or_inf(values)
-        if self._violation is None:
-            if gen_best < self.best_fun:
-                self.best_fun, self.best_x = gen_best, self._xp.asarray(X[i, ...], copy=True)
-        else:  # constrained: the least violation first, then the lowest value
-            viol = np.asarray(to_host(self._violation(values)), dtype=np.float64)
-            viol = np.where(np.isnan(viol) | np.isnan(host), np.inf, viol)
-            j = int(np.lexsort((host, viol))[0])
-            if (viol[j], host[j]) < (self.best_violation, self.best_fun):
-                self.best_violation, self.best_fun = float(viol[j]), float(host[j])
-                self.best_x = self._xp.asarray(X[j, ...], copy=True)
+        j, violation = (i, 0.0) if self._best_of is None else self._best_of(values, host)
+        if (violation, float(host[j])) < (self.best_violation, self.best_fun):
+            self.best_violation, self.best_fun = violation, float(host[j])
+            self.best_x = self._xp.asarray(X[j, ...], copy=True)
         try:
             self.state = self.strategy.tell(self.state, X, told)
         except NonFiniteGeneration as exc:
@@ -368,7 +364,7 @@ class Run:
         if final:
             extra["history"] = self.history()
         x = self.best_x if self.best_x is not None else self.x0
-        if self._violation is not None:
+        if self._best_of is not None:
             extra["maxcv"] = self.best_violation
         if self.failures is not None:
             extra["failures"] = {

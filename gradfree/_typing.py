@@ -55,10 +55,14 @@ class VectorLoss(Protocol):
 
 
 @runtime_checkable
-class Violation(Protocol):
-    """``violation(values) -> (n,)``: constraint violation; the best point ranks by it first."""
+class BestOf(Protocol):
+    """``best_of(values, losses) -> (j, violation)``: a generation's best member and its
+    constraint violation, for a method that orders its points itself (`gradfree.Constrained`:
+    least violation first, then lowest loss). The run keeps the point with the least
+    ``(violation, loss)`` and reports ``maxcv``; without the hook the best is the lowest
+    loss, with violation 0. `losses` are host float64, non-finite ones already +inf."""
 
-    def violation(self, values: Array) -> Array: ...
+    def best_of(self, values: Array, losses: Array) -> tuple[int, float]: ...
 
 
 @runtime_checkable

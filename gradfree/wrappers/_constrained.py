@@ -72,11 +72,12 @@ class Constrained(WrapperBase):
     ``lam = iqr(f) / (d iqr(g))``, ``mu = 2 iqr(f) / (5 d (iqr(g) + 1e-6 iqr(g**2)))``
     (pycma's ``set_coefficients``); until then it costs nothing.
 
-    The driver tracks the best point lexicographically by (violation, f), where the
-    violation is the largest ``max(0, g_i)`` or ``|h_i|`` above `feasibility_tol`, so
-    ``result.x`` is the best feasible point once one was seen, else the least
-    infeasible one; ``result.maxcv`` is its violation, and ``success`` is False while
-    it is positive. A NaN in f or in any constraint counts as the worst candidate.
+    Its `best_of` orders each generation for the run's best point, lexicographically
+    by (violation, f), where the violation is the largest ``max(0, g_i)`` or ``|h_i|``
+    above `feasibility_tol`, so ``result.x`` is the best feasible point once one was
+    seen, else the least infeasible one; ``result.maxcv`` is its violation, and
+    ``success`` is False while it is positive. A NaN in f or in any constraint counts
+    as the worst candidate.
 
     Parameters
     ----------
@@ -188,6 +189,14 @@ class Constrained(WrapperBase):
         v = self._raw_violation(self._g(host))
         v = np.where(v <= self.feasibility_tol, 0.0, v)
         return np.where(np.isfinite(host).all(axis=1), v, np.nan)
+
+    def best_of(self, values: Array, losses: np.ndarray) -> tuple[int, float]:
+        """The generation's best member: least violation first, then lowest loss (a NaN
+        violation or loss ranks last); its index and violation."""
+        viol = self.violation(values)
+        viol = np.where(np.isnan(viol) | np.isnan(losses), np.inf, viol)
+        j = int(np.lexsort((losses, viol))[0])
+        return j, float(viol[j])
 
     def init(self, x0: Array, *, rng: Any) -> ConstrainedState:
         k = self._index.size
