@@ -171,7 +171,7 @@ class WrapperBase(StrategyBase):
         return marginal_std_of(self._current(state), state.inner)
 
     @property
-    def partial_batches(self) -> bool:
+    def partial_batches(self) -> bool:  # type: ignore[override]  # a wrapper asks its inner
         """Whether `tell` takes parts of a generation (the inner strategy's answer)."""
         return bool(getattr(self.strategy, "partial_batches", False))
 

@@ -138,7 +138,8 @@ def _run_to_stop(
     saver = _Saver.create(
         job.checkpoint, job.checkpoint_every, job.checkpoint_seconds, job.walltime
     )
-    saver.job = job.to_meta()
+    if saver is not None:
+        saver.job = job.to_meta()
     evaluator = as_evaluator(job.workers, timeout=job.timeout)
     try:
         return run_to_stop(
@@ -155,8 +156,10 @@ def _run_to_stop(
 
 
 #: What a job's checkpoint must agree on with the job file that resumes it.
-RUN_KEYS = ("objective", "x0", "bounds", "method", "options", "seed", "maxfev", "maxiter")
-RUN_KEYS += ("tol", "on_error")
+RUN_KEYS = (
+    *("objective", "x0", "bounds", "method", "options", "seed", "maxfev", "maxiter"),
+    *("tol", "on_error"),
+)
 
 
 def check_job_matches(job: Job, checkpoint: str | os.PathLike[str]) -> None:

@@ -18,7 +18,7 @@ from .wrappers import LQSurrogate, Restarts, UncertaintyHandling
 
 __all__ = ["DEFAULT_METHOD", "METHODS", "resolve_method"]
 
-_CLASSES: tuple[type, ...] = ES_STRATEGIES + KALMAN_STRATEGIES
+_CLASSES: tuple[Any, ...] = ES_STRATEGIES + KALMAN_STRATEGIES  # classes with a `name`
 
 METHODS: dict[str, type] = {cls.name: cls for cls in sorted(_CLASSES, key=lambda c: c.name)}
 """Registered methods: lowercase, hyphenated name (the class's ``name``) -> class."""

@@ -203,7 +203,7 @@ def _check_leaf(value: Any, path: str, name: str, ref: Any, annotation: str | No
         if not isinstance(value, Real):
             raise _bad(path, f"must be a real number; got {type(value).__name__}.")
         if name in _POSITIVE or name.endswith("learning_rate"):
-            if not (math.isfinite(value) and value > 0):
+            if not (math.isfinite(value) and float(value) > 0):
                 raise _bad(path, f"must be finite and > 0; got {value!r}.")
         elif math.isnan(value) or (
             math.isinf(value) and (ref is None or math.isfinite(float(ref)))

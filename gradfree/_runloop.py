@@ -44,13 +44,14 @@ def generations(
     """
     if callback is not None and not callable(callback):
         raise TypeError(f"`callback` must be callable; got {type(callback).__name__}.")
-    scheduled = isinstance(fun, ScheduledObjective)
-    f = None if scheduled else wrap_objective(fun, args, on_error)
+    scheduled = fun if isinstance(fun, ScheduledObjective) else None
+    f = wrap_objective(fun, args, on_error) if scheduled is None else None
     bar = _progress_bar(progress, _total_generations(job))
     try:
         while job.status is None:
-            if scheduled:
-                f = wrap_objective(fun.at(job.nit), args, on_error)
+            if scheduled is not None:
+                f = wrap_objective(scheduled.at(job.nit), args, on_error)
+            assert f is not None
             job.step(evaluator, f)
             if bar is not None:
                 if bar.total is None:

@@ -13,7 +13,7 @@ __all__ = ["LQCMAES"]
 
 
 @dataclass(frozen=True)
-class LQCMAES(LQSurrogate, CMAES):
+class LQCMAES(LQSurrogate, CMAES):  # type: ignore[misc]  # the wrapper's steps win
     """lq-CMA-ES: CMA-ES whose populations are ranked by `gradfree.wrappers.LQSurrogate`.
 
     Takes every option of `gradfree.es.CMAES` (``sigma0``, ``popsize``, the stop rules)

@@ -31,7 +31,7 @@ from ._uki import UKI, UKIState
 
 __all__ = ["STRATEGIES", "InverseProblem", "configure", "kalman_class", "solve"]
 
-STRATEGIES: tuple[type, ...] = (EKI, ETKI, TEKI, EKS, UKI)
+STRATEGIES: tuple[Any, ...] = (EKI, ETKI, TEKI, EKS, UKI)
 """The strategy classes of this family (each declares its ``name``)."""
 
 

@@ -269,6 +269,7 @@ class LQSurrogate(WrapperBase):
                 state, population=P, told=np.full(lam, np.nan), evaluated=(), target=first
             )
         P = state.population
+        assert P is not None  # set above for a new generation
         xp, dev = get_xp(P)
         lam = P.shape[0]
         order = range(lam)
@@ -280,7 +281,12 @@ class LQSurrogate(WrapperBase):
         return X, replace(state, asked=tuple(todo))
 
     def tell(self, state: LQSurrogateState, X: Array, values: Array) -> LQSurrogateState:
-        if state.population is None or X.shape[0] != len(state.asked) or not state.asked:
+        if (
+            state.population is None
+            or state.told is None
+            or X.shape[0] != len(state.asked)
+            or not state.asked
+        ):
             raise ValueError("`tell` needs the population of the preceding `ask`.")
         xp, dev = get_xp(X)
         P, lam, n = state.population, state.population.shape[0], X.shape[1]
@@ -306,6 +312,7 @@ class LQSurrogate(WrapperBase):
                 )
             ranked = told
         else:
+            assert model is not None  # fitted: fewer than all were evaluated
             fm = np.asarray(to_host(model(P)), dtype=np.float64)
             finite = told[np.isfinite(told)]
             ranked = fm - fm.min() + finite.min() if finite.size else fm
