@@ -1,6 +1,6 @@
 """Files that are either the old or the new version, never half of one, even under kill -9.
 
-A write goes to a temporary file beside the destination (``.NAME.XXXX.tmp``), is
+A write goes to a temporary file beside the destination (``.NAME.<random>.tmp``), is
 flushed and fsynced, and then renamed over it; the directory entry is fsynced too. A
 kill during the write leaves the previous file and a stale temporary file, which
 `remove_stale_temps` deletes at the next start.
