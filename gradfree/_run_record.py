@@ -21,6 +21,7 @@ import numpy as np
 from array_api_compat import is_array_api_obj
 
 from ._checkpoint import Checkpoint, load_checkpoint
+from ._restore_checks import _bad as _refused
 from ._restore_checks import check_state, rebuild_config, same_config
 from ._result import Status
 from ._typing import Array, Strategy
@@ -30,7 +31,7 @@ __all__ = ["Failures", "RunRecord", "checked_points", "restore", "snapshot"]
 
 
 def _bad(name: str, what: str) -> ValueError:
-    return ValueError(f"checkpoint: `driver.{name}` {what}")
+    return _refused(f"driver.{name}", what)
 
 
 def _count(value: Any, name: str, *, low: int = 0, optional: bool = False) -> None:
